@@ -1,0 +1,118 @@
+// Package doctor implements `microctl doctor`.
+package doctor
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/docker/docker/client"
+	"github.com/spf13/cobra"
+
+	"github.com/microctl/microctl/internal/cmdutil"
+	"github.com/microctl/microctl/pkg/doctor"
+	"github.com/microctl/microctl/pkg/registry"
+	"github.com/microctl/microctl/pkg/swarm"
+)
+
+// Options are the inputs of `microctl doctor`.
+type Options struct {
+	IO     *cmdutil.IOStreams
+	Docker func() (client.APIClient, error)
+	Consul func() (*registry.Client, error)
+
+	Output  cmdutil.Format
+	Timeout time.Duration
+}
+
+// NewCmdDoctor builds the command. runF replaces the run function in tests
+// that only check flag parsing.
+func NewCmdDoctor(f *cmdutil.Factory, runF func(context.Context, *Options) error) *cobra.Command {
+	opts := &Options{IO: f.IOStreams, Docker: f.Docker, Consul: f.Consul}
+	cmd := &cobra.Command{
+		Use:   "doctor",
+		Short: "Check that the deployment is healthy, in one look",
+		Long: `Check the Docker Engine and Consul that microctl talks to, one line per check
+with its verdict and, when something is wrong, what to do about it.
+
+Checks: the Docker Engine answers; its API version is supported; this node
+is a swarm manager; Consul answers; a leader is elected; the ACL token is
+accepted.
+
+Exit code 3 when any check fails, so doctor can gate a script.`,
+		Example: `  microctl doctor
+  microctl doctor -o json | jq '.checks[] | select(.status != "ok")'`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if opts.Timeout <= 0 {
+				return cmdutil.Usagef("--timeout must be positive")
+			}
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return run(cmd.Context(), opts)
+		},
+	}
+	cmdutil.AddOutputFlag(cmd, &opts.Output)
+	cmd.Flags().DurationVar(&opts.Timeout, "timeout", 10*time.Second, "give up on a check after this long")
+	return cmd
+}
+
+func run(ctx context.Context, opts *Options) error {
+	ctx, cancel := context.WithTimeout(ctx, opts.Timeout)
+	defer cancel()
+	rep := doctor.Run(ctx, dockerProbe(opts), consulProbe(opts))
+	if ctx.Err() != nil && context.Cause(ctx) == context.Canceled {
+		return ctx.Err()
+	}
+	if err := render(opts, rep); err != nil {
+		return err
+	}
+	if !rep.Healthy {
+		return &cmdutil.UnhealthyError{}
+	}
+	return nil
+}
+
+func dockerProbe(opts *Options) doctor.Probe {
+	return func(ctx context.Context) []doctor.Result {
+		cli, err := opts.Docker()
+		if err != nil {
+			return append([]doctor.Result{{Check: "docker.engine", Status: doctor.Fail, Detail: err.Error()}},
+				doctor.Skipped("no Docker client", "docker.api", "docker.swarm")...)
+		}
+		return swarm.EngineProbe(cli)(ctx)
+	}
+}
+
+func consulProbe(opts *Options) doctor.Probe {
+	return func(ctx context.Context) []doctor.Result {
+		c, err := opts.Consul()
+		if err != nil {
+			return append([]doctor.Result{{Check: "consul.agent", Status: doctor.Fail, Detail: err.Error()}},
+				doctor.Skipped("no Consul client", "consul.leader", "consul.token")...)
+		}
+		return registry.AgentProbe(c)(ctx)
+	}
+}
+
+func render(opts *Options, rep doctor.Report) error {
+	if opts.Output.JSON() {
+		return cmdutil.PrintJSON(opts.IO.Out, rep)
+	}
+	t := cmdutil.NewTable(opts.IO.Out, "STATUS", "CHECK", "DETAIL")
+	for _, r := range rep.Results {
+		d := r.Detail
+		if r.Hint != "" {
+			d += " (" + r.Hint + ")"
+		}
+		t.Row(string(r.Status), r.Check, d)
+	}
+	if err := t.Flush(); err != nil {
+		return err
+	}
+	n := rep.Counts()
+	fmt.Fprintf(opts.IO.Out, "\n%d checks: %d ok, %d warning, %d failed, %d skipped\n",
+		len(rep.Results), n[doctor.OK], n[doctor.Warn], n[doctor.Fail], n[doctor.Skip])
+	return nil
+}

@@ -1,0 +1,192 @@
+// Package cmd holds microctl's cobra commands. A command parses flags into
+// an Options struct, calls one function in pkg/, and renders the result;
+// this file wires the tree together and maps errors to exit codes.
+package cmd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/microctl/microctl/cmd/doctor"
+	"github.com/microctl/microctl/cmd/version"
+	"github.com/microctl/microctl/internal/cmdutil"
+	pkgdoctor "github.com/microctl/microctl/pkg/doctor"
+)
+
+// NewRootCmd builds the command tree around f.
+func NewRootCmd(f *cmdutil.Factory) *cobra.Command {
+	var noColor bool
+	root := &cobra.Command{
+		Use:   "microctl",
+		Short: "Operate go-micro services on Docker Swarm and Consul",
+		Long: `microctl operates a go-micro style deployment: a Docker Swarm with an overlay
+network, services deployed from compose files, Consul as registry and KV
+store, JWT signing keys in Consul KV, and a load generator on its own epoll
+reactor.
+
+Connections follow each ecosystem's conventions: CONSUL_HTTP_ADDR,
+CONSUL_HTTP_TOKEN and the other CONSUL_* variables for Consul; DOCKER_HOST,
+DOCKER_TLS_VERIFY and DOCKER_CERT_PATH for Docker. A flag overrides only
+what you set.
+
+Exit codes: 0 ok, 1 error, 2 usage error, 3 ran fine but the system is
+unhealthy or did not converge, 130 interrupted.`,
+		Version:       version.Short(),
+		SilenceErrors: true,
+		SilenceUsage:  true,
+		PersistentPreRun: func(cmd *cobra.Command, args []string) {
+			f.IOStreams.SetNoColor(noColor)
+		},
+	}
+	root.SetIn(f.IOStreams.In)
+	root.SetOut(f.IOStreams.Out)
+	root.SetErr(f.IOStreams.ErrOut)
+	root.SetVersionTemplate("microctl {{.Version}}\n")
+
+	pf := root.PersistentFlags()
+	f.ConsulFlags.Register(pf)
+	f.DockerFlags.Register(pf)
+	pf.BoolVar(&noColor, "no-color", false, "no colour and no redrawn progress (also: NO_COLOR)")
+
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return &cmdutil.UsageError{Err: err}
+	})
+
+	root.AddCommand(
+		doctor.NewCmdDoctor(f, nil),
+		version.NewCmdVersion(f, nil),
+	)
+	markUsageErrors(root)
+	return root
+}
+
+// markUsageErrors makes every error that cobra raises before a command's
+// RunE starts (unknown command, wrong number of arguments, a missing
+// required flag) a usage error, without each command having to say so.
+// Errors from RunE itself keep their own classification.
+func markUsageErrors(c *cobra.Command) {
+	if c.Args != nil {
+		validate := c.Args
+		c.Args = func(cmd *cobra.Command, args []string) error {
+			if err := validate(cmd, args); err != nil {
+				return &cmdutil.UsageError{Err: err}
+			}
+			return nil
+		}
+	}
+	if c.HasSubCommands() && c.RunE == nil && c.Run == nil {
+		// A group command ("microctl swarm") prints its help; an unknown
+		// subcommand is a usage error rather than a silent help page.
+		c.Args = func(cmd *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return cmdutil.Usagef("unknown command %q for %q", args[0], cmd.CommandPath())
+			}
+			return nil
+		}
+		c.RunE = func(cmd *cobra.Command, args []string) error { return cmd.Help() }
+	}
+	for _, sub := range c.Commands() {
+		markUsageErrors(sub)
+	}
+}
+
+// Execute runs microctl with the process's arguments and returns its exit
+// code. Ctrl-C and SIGTERM cancel the command's context.
+func Execute() int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	f := cmdutil.NewFactory(cmdutil.System())
+	return Run(ctx, f, os.Args[1:])
+}
+
+// Run executes the command line args against f and returns the exit code.
+// Tests call it directly with fake streams.
+func Run(ctx context.Context, f *cmdutil.Factory, args []string) (code int) {
+	stderr := f.IOStreams.ErrOut
+	defer func() {
+		if r := recover(); r != nil {
+			// A panic is a bug in microctl; the user gets one line, and the
+			// stack only when they ask for it.
+			fmt.Fprintf(stderr, "error: internal error: %v (please report it; set MICROCTL_DEBUG=1 for the stack)\n", r)
+			if os.Getenv("MICROCTL_DEBUG") != "" {
+				fmt.Fprintf(stderr, "%s\n", debug.Stack())
+			}
+			code = cmdutil.ExitError
+		}
+	}()
+	root := NewRootCmd(f)
+	root.SetArgs(args)
+	cmd, err := root.ExecuteContextC(ctx)
+	if err != nil && ctx.Err() != nil && !isUnhealthy(err) {
+		fmt.Fprintln(stderr, "interrupted")
+		return cmdutil.ExitInterrupted
+	}
+	return report(stderr, cmd, err)
+}
+
+func isUnhealthy(err error) bool {
+	var ue *cmdutil.UnhealthyError
+	return errors.As(err, &ue)
+}
+
+// ExitCode maps an error returned by a command to microctl's exit code.
+// This is the one place where that mapping lives.
+func ExitCode(err error) int {
+	var usage *cmdutil.UsageError
+	var unhealthy *cmdutil.UnhealthyError
+	switch {
+	case err == nil:
+		return cmdutil.ExitOK
+	case errors.As(err, &unhealthy):
+		return cmdutil.ExitUnhealthy
+	case errors.As(err, &usage):
+		return cmdutil.ExitUsage
+	case errors.Is(err, context.Canceled):
+		return cmdutil.ExitInterrupted
+	}
+	return cmdutil.ExitError
+}
+
+// report prints err on one line and returns its exit code.
+func report(w io.Writer, cmd *cobra.Command, err error) int {
+	code := ExitCode(err)
+	var unhealthy *cmdutil.UnhealthyError
+	switch {
+	case err == nil, errors.Is(err, cmdutil.ErrSilent):
+	case errors.As(err, &unhealthy):
+		if unhealthy.Msg != "" {
+			fmt.Fprintln(w, unhealthy.Msg)
+		}
+	case code == cmdutil.ExitUsage:
+		path := "microctl"
+		if cmd != nil {
+			path = cmd.CommandPath()
+		}
+		fmt.Fprintf(w, "error: %s (see '%s --help')\n", oneLine(err.Error()), path)
+	case code == cmdutil.ExitInterrupted:
+		fmt.Fprintln(w, "interrupted")
+	default:
+		msg := oneLine(err.Error())
+		if h := pkgdoctor.HintOf(err); h != "" {
+			msg += " (" + h + ")"
+		}
+		fmt.Fprintln(w, "error: "+msg)
+	}
+	return code
+}
+
+// oneLine folds a multi-line error (errors.Join, a daemon's message) onto
+// one line, so every error is a single line on stderr.
+func oneLine(s string) string {
+	s = strings.TrimSpace(s)
+	return strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", "; ")), " ")
+}

@@ -1,0 +1,68 @@
+package cmdutil
+
+import (
+	"bytes"
+	"io"
+	"os"
+
+	"github.com/mattn/go-isatty"
+)
+
+// IOStreams is where a command reads and writes. Results go to Out, progress
+// and warnings to ErrOut, so `microctl ... -o json | jq` never sees a
+// progress line.
+type IOStreams struct {
+	In     io.Reader
+	Out    io.Writer
+	ErrOut io.Writer
+
+	stdoutTTY bool
+	stderrTTY bool
+	noColor   bool
+}
+
+// System returns streams bound to the process's stdin, stdout and stderr.
+// NO_COLOR (https://no-color.org) is honoured here; --no-color is applied by
+// the root command through SetNoColor.
+func System() *IOStreams {
+	return &IOStreams{
+		In:        os.Stdin,
+		Out:       os.Stdout,
+		ErrOut:    os.Stderr,
+		stdoutTTY: isTerminal(os.Stdout),
+		stderrTTY: isTerminal(os.Stderr),
+		noColor:   os.Getenv("NO_COLOR") != "",
+	}
+}
+
+// Test returns streams backed by buffers, for tests.
+func Test() (*IOStreams, *bytes.Buffer, *bytes.Buffer, *bytes.Buffer) {
+	in, out, errOut := &bytes.Buffer{}, &bytes.Buffer{}, &bytes.Buffer{}
+	return &IOStreams{In: in, Out: out, ErrOut: errOut}, in, out, errOut
+}
+
+func isTerminal(f *os.File) bool {
+	return isatty.IsTerminal(f.Fd()) || isatty.IsCygwinTerminal(f.Fd())
+}
+
+// SetNoColor turns colour and redrawn progress off (the --no-color flag).
+func (s *IOStreams) SetNoColor(v bool) {
+	if v {
+		s.noColor = true
+	}
+}
+
+// SetTTY overrides terminal detection; tests use it to exercise both paths.
+func (s *IOStreams) SetTTY(stdout, stderr bool) { s.stdoutTTY, s.stderrTTY = stdout, stderr }
+
+// IsStdoutTTY reports whether results go to a terminal.
+func (s *IOStreams) IsStdoutTTY() bool { return s.stdoutTTY }
+
+// ColorEnabled reports whether colour may be used on stdout.
+func (s *IOStreams) ColorEnabled() bool { return s.stdoutTTY && !s.noColor }
+
+// ProgressEnabled reports whether live, redrawn progress (a line rewritten
+// in place, a ticking counter) may be written to stderr. When it is false,
+// commands print one plain line per state change instead, which is what a
+// CI log or `2> file` wants.
+func (s *IOStreams) ProgressEnabled() bool { return s.stderrTTY && !s.noColor }

@@ -1,0 +1,68 @@
+package registry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/microctl/microctl/pkg/doctor"
+)
+
+// AgentProbe checks that Consul answers, has elected a leader, and accepts
+// the token microctl presents.
+func AgentProbe(c *Client) doctor.Probe {
+	return func(ctx context.Context) []doctor.Result {
+		info, err := c.Agent(ctx)
+		if err != nil {
+			r := doctor.Result{Check: "consul.agent", Status: doctor.Fail, Detail: err.Error(), Hint: doctor.HintOf(err)}
+			// A refused token on /agent/self still proves the agent is up;
+			// report it under the token check where it belongs.
+			var pe *PermissionError
+			if errors.As(err, &pe) {
+				return []doctor.Result{
+					{Check: "consul.agent", Status: doctor.OK, Detail: fmt.Sprintf("Consul answers at %s", c.Addr)},
+					leaderResult(ctx, c),
+					{Check: "consul.token", Status: doctor.Fail, Detail: err.Error(), Hint: doctor.HintOf(err)},
+				}
+			}
+			return append([]doctor.Result{r}, doctor.Skipped("Consul unreachable", "consul.leader", "consul.token")...)
+		}
+		return []doctor.Result{
+			{Check: "consul.agent", Status: doctor.OK,
+				Detail: fmt.Sprintf("Consul %s at %s (node %s, datacenter %s)", info.Version, c.Addr, info.NodeName, info.Datacenter)},
+			leaderResult(ctx, c),
+			tokenResult(ctx, c),
+		}
+	}
+}
+
+func leaderResult(ctx context.Context, c *Client) doctor.Result {
+	leader, err := c.Leader(ctx)
+	switch {
+	case err != nil:
+		return doctor.Result{Check: "consul.leader", Status: doctor.Fail, Detail: err.Error(), Hint: doctor.HintOf(err)}
+	case leader == "":
+		return doctor.Result{Check: "consul.leader", Status: doctor.Fail, Detail: "no cluster leader elected",
+			Hint: "check that a quorum of Consul servers is up: consul operator raft list-peers"}
+	}
+	return doctor.Result{Check: "consul.leader", Status: doctor.OK, Detail: "leader " + leader}
+}
+
+func tokenResult(ctx context.Context, c *Client) doctor.Result {
+	st, err := c.Token(ctx)
+	if err != nil {
+		return doctor.Result{Check: "consul.token", Status: doctor.Fail, Detail: err.Error(), Hint: doctor.HintOf(err)}
+	}
+	if !st.ACLsEnabled {
+		return doctor.Result{Check: "consul.token", Status: doctor.OK, Detail: "ACLs are disabled: no token needed"}
+	}
+	d := "token accepted"
+	if st.Description != "" {
+		d += fmt.Sprintf(" (%s)", st.Description)
+	}
+	if len(st.Policies) > 0 {
+		d += "; policies: " + strings.Join(st.Policies, ", ")
+	}
+	return doctor.Result{Check: "consul.token", Status: doctor.OK, Detail: d}
+}

@@ -1,0 +1,90 @@
+package swarm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/docker/docker/client"
+
+	"github.com/microctl/microctl/internal/neterr"
+)
+
+// EngineUnreachableError means no Docker Engine answered at Host.
+type EngineUnreachableError struct {
+	Host string
+	Err  error
+}
+
+func (e *EngineUnreachableError) Error() string {
+	reason := neterr.Reason(e.Err)
+	if client.IsErrConnectionFailed(e.Err) {
+		// The client drops the dial error and says only "Cannot connect
+		// to the Docker daemon at HOST. Is the docker daemon running?".
+		reason = "connection failed"
+	}
+	return fmt.Sprintf("cannot reach the Docker Engine at %s: %s", e.Host, reason)
+}
+func (e *EngineUnreachableError) Unwrap() error { return e.Err }
+
+// Hint says what to do about it.
+func (e *EngineUnreachableError) Hint() string {
+	return "is dockerd running? set --docker-host or DOCKER_HOST"
+}
+
+// NotManagerError means the command needs a swarm manager and this engine
+// is not one (not in a swarm, or a worker).
+type NotManagerError struct {
+	Host  string
+	State string // "inactive", "worker", "pending", "locked", "error"
+}
+
+func (e *NotManagerError) Error() string {
+	switch e.State {
+	case "inactive":
+		return fmt.Sprintf("the Docker Engine at %s is not part of a swarm", e.Host)
+	case "worker":
+		return fmt.Sprintf("the Docker Engine at %s is a swarm worker, not a manager", e.Host)
+	case "locked":
+		return fmt.Sprintf("the swarm on the Docker Engine at %s is locked", e.Host)
+	}
+	return fmt.Sprintf("the Docker Engine at %s is not a swarm manager (state %s)", e.Host, e.State)
+}
+
+// Hint says what to do about it.
+func (e *NotManagerError) Hint() string {
+	switch e.State {
+	case "inactive":
+		return "run: microctl swarm init"
+	case "worker":
+		return "run the command against a manager: --docker-host or DOCKER_HOST"
+	case "locked":
+		return "unlock it with: docker swarm unlock"
+	}
+	return ""
+}
+
+// ClassifyEngine turns an error from the Docker client into an
+// EngineUnreachableError when the engine did not answer, and otherwise
+// returns it unchanged.
+func ClassifyEngine(host string, err error) error {
+	if err == nil || errors.Is(err, context.Canceled) {
+		return err
+	}
+	var ue *EngineUnreachableError
+	if errors.As(err, &ue) {
+		return err
+	}
+	if client.IsErrConnectionFailed(err) || cerrdefs.IsUnavailable(err) || isDialError(err) {
+		return &EngineUnreachableError{Host: host, Err: err}
+	}
+	return err
+}
+
+func isDialError(err error) bool {
+	msg := err.Error()
+	return strings.Contains(msg, "dial unix") || strings.Contains(msg, "dial tcp") ||
+		strings.Contains(msg, "Cannot connect to the Docker daemon")
+}
