@@ -1,0 +1,440 @@
+package bench
+
+import (
+	"errors"
+	"io"
+	"os"
+	"syscall"
+	"time"
+
+	mnet "github.com/microctl/microctl/pkg/net"
+)
+
+// The load generator is a pkg/net Handler. Each connection belongs to one
+// loop for its whole life (reconnects included), so its state, its
+// pacing timer and its loop's statistics are touched by that loop only.
+
+// endpoint is one address the connections are spread over.
+type endpoint struct {
+	name  string // host:port
+	req   []byte // one request (or the raw TCP payload)
+	batch []byte // Pipeline requests back to back, sent in one write
+	head  bool   // HEAD requests: responses have no body
+}
+
+// flight is a request on the wire.
+type flight struct {
+	due  int64 // when it was due (rate mode) or sent; latency is measured from here
+	sent int64 // when it was written
+}
+
+const (
+	csIdle = iota
+	csConnecting
+	csOpen
+	csFinished
+)
+
+// closeReason says why the client itself closed a connection, so that
+// OnClose does not count it a second time.
+const (
+	reasonNone = iota
+	reasonReconnect
+	reasonFailed
+)
+
+// connState is one of the -c connections, across reconnects.
+type connState struct {
+	lr    *loopRun
+	ep    *endpoint
+	state int
+	c     mnet.Conn
+	p     responseParser
+	got   int // TCP mode: bytes of the current reply received
+
+	flights []flight // in flight, oldest first, from fhead
+	fhead   int
+	quota   int64 // requests left to send; -1: no limit
+
+	owed    []int64 // rate mode: due times not yet sent, oldest first, from ohead
+	ohead   int
+	pacer   *mnet.Timer
+	nextDue int64
+
+	reason       int
+	connectFails int
+	everOpen     bool
+	retry        *mnet.Timer // reconnect after a failed connect
+}
+
+func (cs *connState) inflight() int { return len(cs.flights) - cs.fhead }
+
+func (cs *connState) popFlight() flight {
+	f := cs.flights[cs.fhead]
+	cs.fhead++
+	if cs.fhead == len(cs.flights) {
+		cs.flights, cs.fhead = cs.flights[:0], 0
+	}
+	return f
+}
+
+func (cs *connState) owedLen() int { return len(cs.owed) - cs.ohead }
+
+func (cs *connState) popOwed() int64 {
+	d := cs.owed[cs.ohead]
+	cs.ohead++
+	if cs.ohead == len(cs.owed) {
+		cs.owed, cs.ohead = cs.owed[:0], 0
+	} else if cs.ohead > 1024 && cs.ohead > len(cs.owed)/2 {
+		n := copy(cs.owed, cs.owed[cs.ohead:])
+		cs.owed, cs.ohead = cs.owed[:n], 0
+	}
+	return d
+}
+
+// loopRun is one loop's share of the run.
+type loopRun struct {
+	r        *runner
+	idx      int
+	l        mnet.Loop
+	st       *loopStats
+	conns    []*connState
+	active   int // connections not finished
+	stopping bool
+	end      int64
+	timers   []*mnet.Timer
+	failed   int // connections that failed to connect and never opened
+}
+
+// OnOpen starts sending on a new connection.
+func (r *runner) OnOpen(c mnet.Conn) {
+	cs := c.Context().(*connState)
+	if cs.lr.stopping || cs.state == csFinished {
+		c.Close()
+		return
+	}
+	cs.c = c
+	cs.state = csOpen
+	cs.connectFails = 0
+	if !cs.everOpen {
+		cs.everOpen = true
+		r.everConnected.Store(true)
+	}
+	cs.p.reset(cs.ep.head)
+	cs.got = 0
+	cs.lr.fill(cs, int64(cs.lr.l.Now()))
+}
+
+// OnData parses responses, records them, and sends the next requests.
+func (r *runner) OnData(c mnet.Conn, in []byte) {
+	cs := c.Context().(*connState)
+	lr := cs.lr
+	if lr.stopping || cs.state != csOpen || cs.c != c {
+		return
+	}
+	lr.st.bytesRead.Add(uint64(len(in)))
+	now := int64(lr.l.Now())
+	if r.o.TCP {
+		cs.got += len(in)
+		for cs.got >= r.o.Expect && cs.inflight() > 0 {
+			cs.got -= r.o.Expect
+			f := cs.popFlight()
+			lr.st.response(0, (now-f.due)/1e3, (now-f.sent)/1e3)
+		}
+		if cs.inflight() == 0 {
+			cs.got = 0 // bytes nobody asked for are counted, not owed to the next request
+		}
+		lr.fill(cs, now)
+		return
+	}
+	for len(in) > 0 {
+		if cs.inflight() == 0 {
+			lr.fail(cs, ErrParse, parseErr("%d bytes received with no request outstanding", len(in)))
+			return
+		}
+		n, done, err := cs.p.feed(in)
+		if err != nil {
+			lr.fail(cs, ErrParse, err)
+			return
+		}
+		in = in[n:]
+		if !done {
+			break
+		}
+		f := cs.popFlight()
+		lr.st.response(cs.p.Status, (now-f.due)/1e3, (now-f.sent)/1e3)
+		if cs.p.Close() {
+			lr.reconnect(cs)
+			return
+		}
+		cs.p.reset(cs.ep.head)
+	}
+	lr.fill(cs, now)
+}
+
+// OnClose accounts for a connection that ended, and replaces it.
+func (r *runner) OnClose(c mnet.Conn, err error) {
+	cs := c.Context().(*connState)
+	lr := cs.lr
+	if cs.c == c {
+		cs.c = nil
+	}
+	if lr.stopping || cs.state == csFinished {
+		return
+	}
+	reason := cs.reason
+	cs.reason = reasonNone
+	var de *mnet.DialError
+	switch {
+	case errors.As(err, &de):
+		cs.state = csIdle
+		lr.st.fail(ErrConnect, err)
+		if cs.quota > 0 {
+			cs.quota-- // with -n, a failed connect uses up a request: the run ends
+		}
+		cs.connectFails++
+		if !cs.everOpen && cs.connectFails == 1 {
+			lr.failed++
+			if lr.failed == len(lr.conns) && !r.everConnected.Load() {
+				// Every connection of this loop failed and none anywhere
+				// has worked: the target is down; say so now rather than
+				// after the whole duration.
+				r.abort(&ConnectError{Addr: cs.ep.name, Err: de.Err})
+				return
+			}
+		}
+		lr.redial(cs)
+		return
+	case reason != reasonNone:
+		// Closed by the client; already accounted for.
+	case cs.state == csOpen:
+		lr.peerClosed(cs, err)
+	}
+	cs.state = csIdle
+	lr.afterClose(cs)
+}
+
+// peerClosed accounts for a connection the peer (or the kernel) ended.
+func (lr *loopRun) peerClosed(cs *connState, err error) {
+	if err == io.EOF && !lr.r.o.TCP {
+		done, perr := cs.p.eof()
+		if done {
+			// The body ran to the end of the connection.
+			f := cs.popFlight()
+			now := int64(lr.l.Now())
+			lr.st.response(cs.p.Status, (now-f.due)/1e3, (now-f.sent)/1e3)
+		} else if perr != nil && cs.inflight() > 0 {
+			lr.st.fail(ErrClosed, perr)
+			cs.dropFlights(lr, false)
+			return
+		}
+	}
+	if cs.inflight() == 0 {
+		// An idle keep-alive connection closed by the server (its idle
+		// timeout): not an error; the connection is replaced.
+		return
+	}
+	lr.st.fail(classify(err), err)
+	cs.dropFlights(lr, false)
+}
+
+// classify maps a socket error to an error kind.
+func classify(err error) ErrorKind {
+	switch {
+	case err == io.EOF, errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE):
+		return ErrClosed
+	}
+	var se *os.SyscallError
+	if errors.As(err, &se) && (se.Syscall == "write" || se.Syscall == "writev") {
+		return ErrWrite
+	}
+	return ErrRead
+}
+
+// dropFlights forgets the requests in flight on a closed connection.
+// giveBack returns them to the quota and the rate schedule: they were
+// never answered because the server closed normally after an earlier
+// response, not because anything failed.
+func (cs *connState) dropFlights(lr *loopRun, giveBack bool) {
+	if giveBack {
+		n := cs.inflight()
+		if cs.quota >= 0 {
+			cs.quota += int64(n)
+		}
+		if lr.r.o.Rate > 0 && n > 0 {
+			due := make([]int64, 0, n+cs.owedLen())
+			for i := cs.fhead; i < len(cs.flights); i++ {
+				due = append(due, cs.flights[i].due)
+			}
+			due = append(due, cs.owed[cs.ohead:]...)
+			cs.owed, cs.ohead = due, 0
+		}
+	}
+	cs.flights, cs.fhead = cs.flights[:0], 0
+}
+
+// fail counts a failure on cs and replaces the connection.
+func (lr *loopRun) fail(cs *connState, kind ErrorKind, err error) {
+	lr.st.fail(kind, err)
+	cs.dropFlights(lr, false)
+	cs.reason = reasonFailed
+	cs.c.Close()
+}
+
+// reconnect closes cs after a response that ended the connection.
+func (lr *loopRun) reconnect(cs *connState) {
+	cs.dropFlights(lr, true)
+	cs.reason = reasonReconnect
+	cs.c.Close()
+}
+
+// afterClose dials again, unless the connection has nothing left to do.
+func (lr *loopRun) afterClose(cs *connState) {
+	cs.got = 0
+	if cs.quota == 0 {
+		lr.finish(cs)
+		return
+	}
+	lr.dial(cs)
+}
+
+func (lr *loopRun) dial(cs *connState) {
+	cs.state = csConnecting
+	lr.l.Dial(lr.r.addrs[cs.ep.name], cs)
+}
+
+// redial retries a failed connect after a short backoff (1 ms doubling to
+// 100 ms), so an unreachable instance costs little.
+func (lr *loopRun) redial(cs *connState) {
+	if cs.quota == 0 {
+		lr.finish(cs)
+		return
+	}
+	backoff := time.Millisecond << min(cs.connectFails-1, 7)
+	backoff = min(backoff, 100*time.Millisecond)
+	if cs.retry == nil {
+		cs.retry = lr.l.AfterFunc(backoff, func() {
+			if !lr.stopping && cs.state == csIdle {
+				lr.dial(cs)
+			}
+		})
+		return
+	}
+	cs.retry.Reset(backoff)
+}
+
+// fill sends as many requests as the connection may have in flight: up
+// to Pipeline, within the quota, and in rate mode only those already due.
+func (lr *loopRun) fill(cs *connState, now int64) {
+	o := &lr.r.o
+	room := o.Pipeline - cs.inflight()
+	if cs.quota >= 0 && int64(room) > cs.quota {
+		room = int(cs.quota)
+	}
+	if o.Rate > 0 {
+		room = min(room, cs.owedLen())
+	}
+	if room > 0 {
+		if room == o.Pipeline && o.Pipeline > 1 {
+			cs.c.Write(cs.ep.batch)
+		} else {
+			for i := 0; i < room; i++ {
+				cs.c.Write(cs.ep.req)
+			}
+		}
+		for i := 0; i < room; i++ {
+			due := now
+			if o.Rate > 0 {
+				due = cs.popOwed()
+			}
+			cs.flights = append(cs.flights, flight{due: due, sent: now})
+		}
+		if cs.quota > 0 {
+			cs.quota -= int64(room)
+		}
+		lr.st.sent += uint64(room)
+		lr.st.bytesWritten += uint64(room * len(cs.ep.req))
+	}
+	if cs.quota == 0 && cs.inflight() == 0 {
+		lr.finish(cs)
+	}
+}
+
+// pace is the rate-mode timer of a connection: each due time is queued,
+// and sent as soon as the connection has room. Latency counts from the
+// due time, so a late server is charged for the requests it delayed
+// (coordinated omission, as wrk2 corrects it).
+func (lr *loopRun) pace(cs *connState) {
+	if lr.stopping || cs.state == csFinished {
+		return
+	}
+	now := int64(lr.l.Now())
+	for cs.nextDue <= now {
+		if cs.quota >= 0 && int64(cs.owedLen()+cs.inflight()) >= cs.quota {
+			break // everything the quota allows is already queued
+		}
+		cs.owed = append(cs.owed, cs.nextDue)
+		cs.nextDue += lr.r.interval
+	}
+	cs.pacer.ResetAt(time.Duration(cs.nextDue))
+	if cs.state == csOpen {
+		lr.fill(cs, now)
+	}
+}
+
+// finish retires a connection whose quota is spent.
+func (lr *loopRun) finish(cs *connState) {
+	if cs.state == csFinished {
+		return
+	}
+	cs.state = csFinished
+	if cs.pacer != nil {
+		cs.pacer.Stop()
+	}
+	if cs.c != nil {
+		cs.c.Close()
+	}
+	lr.active--
+	if lr.active == 0 {
+		lr.stop()
+	}
+}
+
+// sweep fails requests that waited longer than the timeout.
+func (lr *loopRun) sweep() {
+	now := int64(lr.l.Now())
+	limit := int64(lr.r.o.Timeout)
+	for _, cs := range lr.conns {
+		if cs.state == csOpen && cs.inflight() > 0 && now-cs.flights[cs.fhead].sent > limit {
+			lr.fail(cs, ErrTimeout, errTimeout)
+		}
+	}
+}
+
+var errTimeout = errors.New("no response within the timeout")
+
+// stop ends the loop's part of the run: at the deadline, when every
+// connection has finished, or on interruption. Requests still in flight
+// are not counted: they have no latency yet.
+func (lr *loopRun) stop() {
+	if lr.stopping {
+		return
+	}
+	lr.stopping = true
+	lr.end = int64(lr.l.Now())
+	for _, t := range lr.timers {
+		t.Stop()
+	}
+	for _, cs := range lr.conns {
+		if cs.pacer != nil {
+			cs.pacer.Stop()
+		}
+		if cs.retry != nil {
+			cs.retry.Stop()
+		}
+		if cs.c != nil {
+			cs.c.Close()
+		}
+	}
+	lr.r.loopDone()
+}
