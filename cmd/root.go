@@ -16,7 +16,9 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/microctl/microctl/cmd/bench"
 	"github.com/microctl/microctl/cmd/doctor"
+	"github.com/microctl/microctl/cmd/serve"
 	"github.com/microctl/microctl/cmd/version"
 	"github.com/microctl/microctl/internal/cmdutil"
 	pkgdoctor "github.com/microctl/microctl/pkg/doctor"
@@ -64,6 +66,8 @@ unhealthy or did not converge, 130 interrupted.`,
 	root.AddCommand(
 		doctor.NewCmdDoctor(f, nil),
 		version.NewCmdVersion(f, nil),
+		bench.NewCmdBench(f, nil),
+		serve.NewCmdServe(f, nil),
 	)
 	markUsageErrors(root)
 	return root

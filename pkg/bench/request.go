@@ -41,10 +41,10 @@ func (h Header) Redacted() string {
 
 // Target is where a URL points, split into what the request needs.
 type Target struct {
-	URL     *url.URL
+	URL      *url.URL
 	HostPort string // host:port to connect to
-	Host    string // the Host header
-	Path    string // path and query, as sent on the request line
+	Host     string // the Host header
+	Path     string // path and query, as sent on the request line
 }
 
 // ParseURL parses a benchmark URL: http://host[:port][/path][?query]. A
