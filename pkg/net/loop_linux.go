@@ -35,6 +35,7 @@ type epollLoop struct {
 	stop   bool              // set by a task from Engine.Stop
 	stats  loopCounters      //
 	done   chan struct{}     // closed when run returns
+	tid    atomic.Int32      // the loop's OS thread when locked to one; tests read its wake-ups in /proc
 
 	// Wake-ups. wakePending is 1 from the eventfd write until the loop has
 	// drained it: a Trigger that finds it set only queues its function.
@@ -97,6 +98,7 @@ func (l *epollLoop) run() {
 	if l.opts.LockOSThread {
 		runtime.LockOSThread()
 		defer runtime.UnlockOSThread()
+		l.tid.Store(int32(unix.Gettid()))
 	}
 	defer close(l.done)
 	for !l.stop {

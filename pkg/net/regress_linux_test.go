@@ -15,6 +15,9 @@ import (
 	"fmt"
 	"io"
 	stdnet "net"
+	"os"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -131,6 +134,32 @@ func TestWakeupCheckCatchesEvioUndrainedEventfd(t *testing.T) {
 
 // ---- (2) one wake-up per connection -------------------------------------
 
+// threadWakeups returns how many times each loop's OS thread went to
+// sleep and was woken (voluntary context switches, from /proc): the
+// kernel's own count of wake-ups, including those where epoll_wait found
+// the event already gone and slept again without returning.
+func threadWakeups(t *testing.T, ls []*epollLoop) []int {
+	t.Helper()
+	var n []int
+	for _, l := range ls {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/self/task/%d/status", l.tid.Load()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		k := -1
+		for _, line := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, "voluntary_ctxt_switches:"); ok {
+				k, _ = strconv.Atoi(strings.TrimSpace(v))
+			}
+		}
+		if k < 0 {
+			t.Fatal("no voluntary_ctxt_switches in /proc")
+		}
+		n = append(n, k)
+	}
+	return n
+}
+
 // herdProblems opens conns connections one after another to an engine of
 // loops loops, and says what is wrong with the wake-ups they caused.
 func herdProblems(t *testing.T, loops, conns int, opts ...Option) ([]string, []LoopStats) {
@@ -139,6 +168,19 @@ func herdProblems(t *testing.T, loops, conns int, opts ...Option) ([]string, []L
 	if err != nil {
 		t.Fatal(err)
 	}
+	ls := epollLoops(t, e)
+	if !waitFor(10*time.Second, func() bool {
+		for _, l := range ls {
+			if l.tid.Load() == 0 {
+				return false
+			}
+		}
+		return true
+	}) {
+		t.Fatal("loops did not start")
+	}
+	time.Sleep(20 * time.Millisecond) // let the loops settle in epoll_wait
+	woken := threadWakeups(t, ls)
 	accepted := func() (n uint64) {
 		for _, s := range e.Stats() {
 			n += s.Accepted
@@ -164,6 +206,11 @@ func herdProblems(t *testing.T, loops, conns int, opts ...Option) ([]string, []L
 	}
 	time.Sleep(50 * time.Millisecond) // late wake-ups of other loops would show now
 	st := e.Stats()
+	after := threadWakeups(t, ls)
+	threads := 0
+	for i := range after {
+		threads += after[i] - woken[i]
+	}
 	var wakes, empty uint64
 	for _, s := range st {
 		wakes += s.ListenerWakeups
@@ -176,6 +223,13 @@ func herdProblems(t *testing.T, loops, conns int, opts ...Option) ([]string, []L
 	if empty > 0 {
 		problems = append(problems, fmt.Sprintf("%d wake-ups found nothing to accept (thundering herd)", empty))
 	}
+	// One wake-up per connection, plus slack for the Go runtime's own
+	// (a thread that lost its P on the way out of epoll_wait sleeps once
+	// more). A herd wakes every loop: loops times as many.
+	if threads > conns*3/2 {
+		problems = append(problems, fmt.Sprintf("the loops' threads were woken %d times for %d connections (thundering herd)", threads, conns))
+	}
+	t.Logf("%d connections: %d listener events, %d empty accepts, %d thread wake-ups over %d loops", conns, wakes, empty, threads, loops)
 	return problems, st
 }
 
