@@ -11,7 +11,8 @@
 //     wake-up is already pending, and the loop drains the eventfd before it
 //     runs the queued work, so a million triggers leave the loop idle.
 //   - Listening uses one SO_REUSEPORT socket per loop (or one socket
-//     registered with EPOLLEXCLUSIVE), so a new connection wakes one loop.
+//     registered with EPOLLEXCLUSIVE, which the kernel documents as waking
+//     "one or more" loops), so a new connection wakes one loop.
 //   - Output is appended to a per-connection buffer and never replaced;
 //     EPOLLOUT is armed only while output is pending, and several pending
 //     chunks go out in one writev.

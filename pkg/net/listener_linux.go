@@ -20,7 +20,9 @@ type listenSocket struct {
 // listen opens the listening sockets for addr: one SO_REUSEPORT socket per
 // loop, so the kernel hands each new connection to exactly one socket and
 // wakes exactly one loop; or, without ReusePort, one socket that every loop
-// registers with EPOLLEXCLUSIVE, which also wakes one loop per connection.
+// registers with EPOLLEXCLUSIVE, which wakes one loop per connection nearly
+// always (epoll(7): "one or more"), and sends most connections to the same
+// loop, the first waiter; hence SO_REUSEPORT by default.
 // evio registered one socket in every loop's epoll, level-triggered, so
 // every connection woke every loop and all but one accept failed (the
 // thundering herd).
@@ -145,17 +147,21 @@ func (l *epollLoop) pauseListener(ln *listenSocket) {
 		return
 	}
 	ln.paused = true
-	l.p.mod(ln.fd, 0, 0)
+	exclusive := ln.shared && !l.opts.evio.sharedListener
+	if exclusive {
+		// EPOLL_CTL_MOD refuses an EPOLLEXCLUSIVE registration: remove it
+		// and register it anew.
+		l.p.del(ln.fd)
+	} else {
+		l.p.mod(ln.fd, 0, 0)
+	}
 	l.AfterFunc(10*time.Millisecond, func() {
 		ln.paused = false
-		ev := uint32(unix.EPOLLIN)
-		if ln.shared && !l.opts.evio.sharedListener {
-			// EPOLLEXCLUSIVE cannot be modified in place: register anew.
-			l.p.del(ln.fd)
-			l.p.add(ln.fd, ev|unix.EPOLLEXCLUSIVE, 0)
+		if exclusive {
+			l.p.add(ln.fd, unix.EPOLLIN|unix.EPOLLEXCLUSIVE, 0)
 			return
 		}
-		l.p.mod(ln.fd, ev, 0)
+		l.p.mod(ln.fd, unix.EPOLLIN, 0)
 	})
 }
 

@@ -18,7 +18,8 @@ type Options struct {
 	Loops int
 	// ReusePort gives each loop its own listening socket with SO_REUSEPORT
 	// (default true); when false one socket is shared by every loop and
-	// registered with EPOLLEXCLUSIVE. Either way one connection wakes one loop.
+	// registered with EPOLLEXCLUSIVE, which wakes one loop per connection
+	// nearly always ("one or more", says epoll(7)); SO_REUSEPORT always.
 	ReusePort bool
 	// ReadBufferSize is the size of each loop's read buffer, shared by all
 	// of the loop's connections (default 64 KiB).

@@ -162,7 +162,11 @@ func threadWakeups(t *testing.T, ls []*epollLoop) []int {
 
 // herdProblems opens conns connections one after another to an engine of
 // loops loops, and says what is wrong with the wake-ups they caused.
-func herdProblems(t *testing.T, loops, conns int, opts ...Option) ([]string, []LoopStats) {
+// slack is how many extra listener wake-ups are tolerated: none for
+// SO_REUSEPORT, where the kernel hands each connection to one socket; a
+// few for EPOLLEXCLUSIVE, which the kernel documents as waking "one or
+// more" of the epoll instances.
+func herdProblems(t *testing.T, loops, conns, slack int, opts ...Option) ([]string, []LoopStats) {
 	e := startEngine(t, nopHandler{}, append(opts, WithLoops(loops))...)
 	addr, err := e.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -217,16 +221,16 @@ func herdProblems(t *testing.T, loops, conns int, opts ...Option) ([]string, []L
 		empty += s.AcceptEmpty
 	}
 	var problems []string
-	if wakes != uint64(conns) {
+	if wakes < uint64(conns) || wakes > uint64(conns+slack) {
 		problems = append(problems, fmt.Sprintf("%d listener wake-ups for %d connections", wakes, conns))
 	}
-	if empty > 0 {
+	if empty > uint64(slack) {
 		problems = append(problems, fmt.Sprintf("%d wake-ups found nothing to accept (thundering herd)", empty))
 	}
 	// One wake-up per connection, plus slack for the Go runtime's own
 	// (a thread that lost its P on the way out of epoll_wait sleeps once
 	// more). A herd wakes every loop: loops times as many.
-	if threads > conns*3/2 {
+	if threads > conns*3/2+slack {
 		problems = append(problems, fmt.Sprintf("the loops' threads were woken %d times for %d connections (thundering herd)", threads, conns))
 	}
 	t.Logf("%d connections: %d listener events, %d empty accepts, %d thread wake-ups over %d loops", conns, wakes, empty, threads, loops)
@@ -237,13 +241,14 @@ func TestEachConnectionWakesOneLoop(t *testing.T) {
 	for _, tc := range []struct {
 		name      string
 		reusePort bool
+		slack     int
 	}{
-		{"SO_REUSEPORT", true},
-		{"EPOLLEXCLUSIVE", false},
+		{"SO_REUSEPORT", true, 0},
+		{"EPOLLEXCLUSIVE", false, 4},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			const loops, conns = 4, 64
-			problems, st := herdProblems(t, loops, conns, WithReusePort(tc.reusePort))
+			problems, st := herdProblems(t, loops, conns, tc.slack, WithReusePort(tc.reusePort))
 			for _, s := range st {
 				t.Logf("loop %d: %d listener wake-ups, %d accepted, %d empty", s.Loop, s.ListenerWakeups, s.Accepted, s.AcceptEmpty)
 			}
@@ -265,7 +270,7 @@ func TestEachConnectionWakesOneLoop(t *testing.T) {
 }
 
 func TestHerdCheckCatchesEvioSharedListener(t *testing.T) {
-	problems, _ := herdProblems(t, 4, 64, func(o *Options) { o.evio.sharedListener = true })
+	problems, _ := herdProblems(t, 4, 64, 0, func(o *Options) { o.evio.sharedListener = true })
 	if len(problems) == 0 {
 		t.Fatal("the wake-up checks did not notice a listener registered in every loop")
 	}
