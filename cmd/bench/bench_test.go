@@ -107,7 +107,7 @@ func TestBuiltInTarget(t *testing.T) {
 		t.Fatalf("stdout is not JSON: %v\n%s", err, stdout)
 	}
 	// The documented, stable field names.
-	for _, k := range []string{"engine", "mode", "targets", "settings", "elapsed_s", "requests", "requests_sent",
+	for _, k := range []string{"engine", "mode", "targets", "settings", "elapsed_s", "connects", "requests", "requests_sent",
 		"requests_per_sec", "bytes_read", "bytes_written", "bytes_read_per_sec", "latency", "status", "errors", "interrupted"} {
 		if _, ok := res[k]; !ok {
 			t.Errorf("JSON lacks %q", k)

@@ -18,6 +18,7 @@ type Result struct {
 	Settings Settings `json:"settings"`
 
 	ElapsedSeconds float64 `json:"elapsed_s"`
+	Connects       uint64  `json:"connects"` // connections established, reconnects included
 	Sent           uint64  `json:"requests_sent"`
 	Requests       uint64  `json:"requests"` // completed: a response (or, --tcp, a reply) was received
 	RequestsPerSec float64 `json:"requests_per_sec"`
@@ -178,6 +179,9 @@ func (r *runner) result() *Result {
 	}
 	if len(first) > 0 {
 		res.Errors.First = first
+	}
+	for _, ls := range r.eng.Stats() {
+		res.Connects += ls.Dialed
 	}
 	elapsed := time.Duration(end - r.start)
 	res.ElapsedSeconds = elapsed.Seconds()
