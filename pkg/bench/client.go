@@ -139,7 +139,7 @@ func (r *runner) OnData(c mnet.Conn, in []byte) {
 		for cs.got >= r.o.Expect && cs.inflight() > 0 {
 			cs.got -= r.o.Expect
 			f := cs.popFlight()
-			lr.st.response(0, (now-f.due)/1e3, (now-f.sent)/1e3)
+			lr.st.response(0, f.since(now), (now-f.sent)/1e3)
 		}
 		if cs.inflight() == 0 {
 			cs.got = 0 // bytes nobody asked for are counted, not owed to the next request
@@ -162,7 +162,7 @@ func (r *runner) OnData(c mnet.Conn, in []byte) {
 			break
 		}
 		f := cs.popFlight()
-		lr.st.response(cs.p.Status, (now-f.due)/1e3, (now-f.sent)/1e3)
+		lr.st.response(cs.p.Status, f.since(now), (now-f.sent)/1e3)
 		if cs.p.Close() {
 			lr.reconnect(cs)
 			return
@@ -222,7 +222,7 @@ func (lr *loopRun) peerClosed(cs *connState, err error) {
 			// The body ran to the end of the connection.
 			f := cs.popFlight()
 			now := int64(lr.l.Now())
-			lr.st.response(cs.p.Status, (now-f.due)/1e3, (now-f.sent)/1e3)
+			lr.st.response(cs.p.Status, f.since(now), (now-f.sent)/1e3)
 		} else if perr != nil && cs.inflight() > 0 {
 			lr.st.fail(ErrClosed, perr)
 			cs.dropFlights(lr, false)
@@ -369,7 +369,11 @@ func (lr *loopRun) pace(cs *connState) {
 		return
 	}
 	now := int64(lr.l.Now())
-	for cs.nextDue <= now {
+	// The loop runs timers up to paceSlack early, batched; queue every
+	// request due by then. A request sent before it is due has its
+	// latency measured from when it was sent (see since).
+	horizon := now + int64(paceSlack)
+	for cs.nextDue <= horizon {
 		if cs.quota >= 0 && int64(cs.owedLen()+cs.inflight()) >= cs.quota {
 			break // everything the quota allows is already queued
 		}
@@ -380,6 +384,20 @@ func (lr *loopRun) pace(cs *connState) {
 	if cs.state == csOpen {
 		lr.fill(cs, now)
 	}
+}
+
+// paceSlack is how early a pacing timer may run so that one wake-up of
+// the loop sends several connections' requests: at 100,000 requests/s
+// over 50 connections it divides the loop's timer wake-ups by about five.
+const paceSlack = 50 * time.Microsecond
+
+// since is the latency of flight f answered at now, measured from when it
+// was due if it was sent late (the coordinated-omission correction: the
+// wait for a free connection counts), from when it was sent if it went a
+// little early (the batching above; measuring from the due time would
+// understate it). It is never less than the uncorrected latency.
+func (f flight) since(now int64) int64 {
+	return (now - min(f.due, f.sent)) / 1e3
 }
 
 // finish retires a connection whose quota is spent.

@@ -428,6 +428,14 @@ func TestRateCorrectsCoordinatedOmission(t *testing.T) {
 	if res.Requests != 400 || res.LatencyUncorrected == nil || res.Rate == nil {
 		t.Fatalf("requests %d, uncorrected %v, rate %v", res.Requests, res.LatencyUncorrected, res.Rate)
 	}
+	// Each request's corrected latency is at least its uncorrected one, so
+	// every percentile is too.
+	c, u := res.Latency, *res.LatencyUncorrected
+	for _, p := range [][2]float64{{c.P50US, u.P50US}, {c.P90US, u.P90US}, {c.P99US, u.P99US}, {c.MaxUS, u.MaxUS}, {c.MinUS, u.MinUS}} {
+		if p[0] < p[1] {
+			t.Errorf("corrected %v below uncorrected %v", c, u)
+		}
+	}
 	slow := func(us int64) (n int64) {
 		for _, b := range res.Histogram().Distribution() {
 			if b.From >= us {

@@ -71,6 +71,7 @@ func Run(ctx context.Context, opts ...Option) (*Result, error) {
 		mnet.WithLoops(o.Loops),
 		mnet.WithEngine(o.Engine),
 		mnet.WithDialTimeout(o.Timeout),
+		mnet.WithTimerSlack(paceSlack),
 	)
 	if err != nil {
 		return nil, err

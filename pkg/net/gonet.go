@@ -192,7 +192,7 @@ func (l *goLoop) run() {
 			l.stats.iterations.Add(1)
 		}
 		if len(l.timers.ts) > 0 {
-			l.timers.run(int64(l.Now()))
+			l.timers.run(int64(l.Now() + l.eng.opts.TimerSlack))
 			l.flushDirty()
 		}
 		if timerC != nil && !t.Stop() {

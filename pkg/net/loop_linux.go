@@ -124,7 +124,7 @@ func (l *epollLoop) run() {
 			l.events = make([]unix.EpollEvent, 2*n)
 		}
 		if len(l.timers.ts) > 0 {
-			l.timers.run(int64(l.Now()))
+			l.timers.run(int64(l.Now() + l.opts.TimerSlack))
 			l.flushDirty()
 		}
 	}

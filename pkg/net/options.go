@@ -36,6 +36,12 @@ type Options struct {
 	DialTimeout time.Duration
 	// Backlog is the listen(2) backlog (default 4096).
 	Backlog int
+	// TimerSlack lets a loop run timers up to this much before they are
+	// due, together with an earlier one, instead of waking once for each
+	// (default 0). A pacer sending 100,000 requests/s over 50 connections
+	// wakes its loop 100,000 times a second without it, about ten times
+	// less with 50 µs.
+	TimerSlack time.Duration
 
 	// evio re-enables evio's defects so that the regression tests can prove
 	// they would catch them. Only tests in this package set it.
@@ -112,6 +118,11 @@ func WithEngine(name string) Option {
 // OnClose with a *DialError wrapping ErrTimeout.
 func WithDialTimeout(d time.Duration) Option {
 	return func(o *Options) { o.DialTimeout = d }
+}
+
+// WithTimerSlack lets timers run up to d early, batched with earlier ones.
+func WithTimerSlack(d time.Duration) Option {
+	return func(o *Options) { o.TimerSlack = d }
 }
 
 // WithBacklog sets the listen(2) backlog.

@@ -3,8 +3,9 @@ package net
 import "time"
 
 // Timer is a function scheduled on a loop: a timeout or a pacing tick
-// without a goroutine or a runtime timer per connection. Its methods must
-// be called on the loop that made it.
+// without a goroutine or a runtime timer per connection. It runs when due,
+// or up to Options.TimerSlack before, with an earlier timer. Its methods
+// must be called on the loop that made it.
 type Timer struct {
 	when int64 // on the loop clock, in nanoseconds
 	fn   func()
