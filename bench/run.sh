@@ -124,12 +124,34 @@ stop_server() {
 	wait "$SERVER_PID" 2>/dev/null || true
 }
 
+# CPU time in ms: all CPUs busy (user, nice, system, irq, softirq, steal)
+# and one process (user + system). The difference over a run, less the
+# client's and the server's own, is what else ran meanwhile: the noise.
+busy_ms() { awk -v hz="$(getconf CLK_TCK)" '/^cpu / {print ($2+$3+$4+$7+$8+$9) * 1000 / hz}' /proc/stat; }
+proc_ms() { awk -v hz="$(getconf CLK_TCK)" '{print ($14+$15) * 1000 / hz}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+now_ms() { echo $(($(date +%s%N) / 1000000)); }
+
+# background PCT_FILE BUSY0 SRV0 T0 CLIENT_MS: percent of one CPU used by
+# other processes (and by softirq work the kernel did not charge to ours)
+# since BUSY0/SRV0/T0.
+background() {
+	local busy1 srv1 t1
+	busy1=$(busy_ms)
+	srv1=$(proc_ms "$SERVER_PID")
+	t1=$(now_ms)
+	awk -v b0="$2" -v b1="$busy1" -v s0="$3" -v s1="$srv1" -v t0="$4" -v t1="$t1" -v c="$5" \
+		'BEGIN {o = (b1-b0) - (s1-s0) - (c=="nan" ? 0 : c); if (o < 0) o = 0; printf "%.0f", 100 * o / (t1-t0)}'
+}
+
 # measure NAME CMD...: run CMD pinned to the client CPU, counting its CPU
 # time (ms) and system calls; output in $OUT/NAME.out, counts in
 # $OUT/NAME.count as "cpu_ms syscalls".
 measure() {
-	local name=$1
+	local name=$1 b0 s0 t0
 	shift
+	b0=$(busy_ms)
+	s0=$(proc_ms "$SERVER_PID")
+	t0=$(now_ms)
 	case $COUNTER in
 	perf)
 		perf stat -x, -e raw_syscalls:sys_enter,task-clock -o "$OUT/$name.perf" \
@@ -137,17 +159,17 @@ measure() {
 		local sc ms
 		sc=$(awk -F, '/raw_syscalls:sys_enter/ {print $1}' "$OUT/$name.perf")
 		ms=$(awk -F, '/task-clock/ {print $1}' "$OUT/$name.perf")
-		echo "$ms $sc" >"$OUT/$name.count"
+		echo "$ms $sc $(background x "$b0" "$s0" "$t0" "$ms")" >"$OUT/$name.count"
 		;;
 	strace)
 		strace -f -c -o "$OUT/$name.strace" taskset -c "$CLIENT_CPU" "$@" >"$OUT/$name.out" 2>"$OUT/$name.err"
 		local sc
 		sc=$(awk '/^[ ]*100.00/ {print $4}' "$OUT/$name.strace")
-		echo "nan ${sc:-nan}" >"$OUT/$name.count"
+		echo "nan ${sc:-nan} nan" >"$OUT/$name.count"
 		;;
 	*)
 		taskset -c "$CLIENT_CPU" "$@" >"$OUT/$name.out" 2>"$OUT/$name.err"
-		echo "nan nan" >"$OUT/$name.count"
+		echo "nan nan nan" >"$OUT/$name.count"
 		;;
 	esac
 }
@@ -219,8 +241,8 @@ for round in $(seq 1 "$ROUNDS"); do
 		# shellcheck disable=SC2046
 		measure "$name" $(client_cmd "$tool" "$URL" "$CONNS" "$DURATION")
 		read -r n rps < <(parse_result "$tool" "$OUT/$name.out")
-		read -r ms sc <"$OUT/$name.count"
-		echo -e "$round\t$tool\t$n\t$rps\t$ms\t$sc" >>"$OUT/clients.tsv"
+		read -r ms sc bg <"$OUT/$name.count"
+		echo -e "$round\t$tool\t$n\t$rps\t$ms\t$sc\t$bg" >>"$OUT/clients.tsv"
 		sleep 1
 	done
 done
@@ -265,6 +287,7 @@ stop_server
 # ---- 4. servers -------------------------------------------------------------
 
 SERVERS=(microctl gnet nethttp)
+SERVER_PID=$$
 server_cmd() {
 	case $1 in
 	microctl) echo "$PORT_TARGET $MICROCTL serve --addr 127.0.0.1:$PORT_TARGET --loops 1" ;;
@@ -290,7 +313,11 @@ for round in $(seq 1 "$ROUNDS"); do
 			PERF_PID=$!
 			sleep 0.2
 		fi
+		b0=$(busy_ms) s0=$(proc_ms "$SERVER_PID") t0=$(now_ms)
 		taskset -c "$CLIENT_CPU" wrk -t 1 -c "$CONNS" -d "$DURATION" --timeout 5s "http://127.0.0.1:$port/" >"$OUT/$name.out" 2>&1
+		# The load generator's CPU is not counted separately here: take
+		# it as one full CPU, which wrk uses under this load.
+		bg=$(background x "$b0" "$s0" "$t0" "$(( $(now_ms) - t0 ))")
 		ms=nan sc=nan
 		if [ "$COUNTER" = perf ]; then
 			kill -INT "$PERF_PID"
@@ -300,7 +327,7 @@ for round in $(seq 1 "$ROUNDS"); do
 		fi
 		stop_server
 		read -r n rps < <(parse_result wrk "$OUT/$name.out")
-		echo -e "$round\t$srv\t$n\t$rps\t$ms\t$sc" >>"$OUT/servers.tsv"
+		echo -e "$round\t$srv\t$n\t$rps\t$ms\t$sc\t$bg" >>"$OUT/servers.tsv"
 		sleep 1
 	done
 done
@@ -332,14 +359,14 @@ fmt() { awk -v v="$1" 'BEGIN {if (v=="nan") print "n/a"; else printf "%.'"${2:-0
 		echo "| $t | $(fmt "$r") | $(ratio "$MC" "$r") | $(fmt "$(per_req "$OUT/clients.tsv" "$t" 5)" 2) | $(fmt "$(per_req "$OUT/clients.tsv" "$t" 6)" 2) |"
 	done
 	echo
-	echo "Per round (req/s):"
+	echo "Per round: req/s (background: % of a CPU used by anything else during the run; above ~10% the round is noisy)."
 	echo
 	echo "| round | $(IFS='|'; echo "${CLIENTS[*]}" | sed 's/|/ | /g') |"
 	echo "|---|---:|---:|---:|---:|"
 	for round in $(seq 1 "$ROUNDS"); do
 		row="| $round"
 		for t in "${CLIENTS[@]}"; do
-			row="$row | $(fmt "$(awk -F'\t' -v r="$round" -v t="$t" '$1==r && $2==t {print $4}' "$OUT/clients.tsv")")"
+			row="$row | $(awk -F'\t' -v r="$round" -v t="$t" '$1==r && $2==t {printf "%.0f (bg %s%%)", $4, $7}' "$OUT/clients.tsv")"
 		done
 		echo "$row |"
 	done
@@ -367,6 +394,18 @@ fmt() { awk -v v="$1" 'BEGIN {if (v=="nan") print "n/a"; else printf "%.'"${2:-0
 	for s in "${SERVERS[@]}"; do
 		r=$(rps_of "$OUT/servers.tsv" "$s")
 		echo "| $s | $(fmt "$r") | $(ratio "$MS" "$r") | $(fmt "$(per_req "$OUT/servers.tsv" "$s" 5)" 2) | $(fmt "$(per_req "$OUT/servers.tsv" "$s" 6)" 2) |"
+	done
+	echo
+	echo "Per round: req/s (background CPU, counting the load generator as one full CPU)."
+	echo
+	echo "| round | $(IFS='|'; echo "${SERVERS[*]}" | sed 's/|/ | /g') |"
+	echo "|---|---:|---:|---:|"
+	for round in $(seq 1 "$ROUNDS"); do
+		row="| $round"
+		for t in "${SERVERS[@]}"; do
+			row="$row | $(awk -F'\t' -v r="$round" -v t="$t" '$1==r && $2==t {printf "%.0f (bg %s%%)", $4, $7}' "$OUT/servers.tsv")"
+		done
+		echo "$row |"
 	done
 	echo
 	echo "Raw output: $OUT"
