@@ -23,7 +23,8 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 CONSUL_VERSION=v1.20.1
 CACHE=${MICROCTL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/microctl}
 STATE=$CACHE/testenv
-CONSUL_DIR=$CACHE/consul-$CONSUL_VERSION
+# Static (CGO_ENABLED=0): the same binary runs on the host and in a FROM-scratch image.
+CONSUL_DIR=$CACHE/consul-$CONSUL_VERSION-static
 CONSUL_BIN=$CONSUL_DIR/consul
 
 log() { echo "testenv: $*" >&2; }
@@ -92,7 +93,7 @@ consul_build() {
 	command -v go >/dev/null || die "go is needed to build Consul"
 	log "consul: building $CONSUL_VERSION from its Go module into $CONSUL_BIN (first time only: 3-5 minutes)"
 	mkdir -p "$CONSUL_DIR"
-	(cd "$ROOT/tools" && GOFLAGS=-mod=mod go build -o "$CONSUL_BIN.tmp" github.com/hashicorp/consul) >"$STATE/consul-build.log" 2>&1 ||
+	(cd "$ROOT/tools" && CGO_ENABLED=0 GOFLAGS=-mod=mod go build -trimpath -ldflags="-s -w" -o "$CONSUL_BIN.tmp" github.com/hashicorp/consul) >"$STATE/consul-build.log" 2>&1 ||
 		die "building Consul failed; see $STATE/consul-build.log"
 	mv -f "$CONSUL_BIN.tmp" "$CONSUL_BIN"
 }
