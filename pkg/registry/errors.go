@@ -95,4 +95,3 @@ func trimStatus(msg string) string {
 	}
 	return msg
 }
-
