@@ -48,4 +48,3 @@ func Unhealthy(format string, a ...any) error {
 // ErrSilent ends a command with exit code 1 without printing anything more:
 // the command has already said what went wrong.
 var ErrSilent = errors.New("silent error")
-

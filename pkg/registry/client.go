@@ -43,7 +43,10 @@ type AgentInfo struct {
 // Agent returns facts about the local agent. It is also the cheapest way to
 // find out whether Consul answers at all.
 func (c *Client) Agent(ctx context.Context) (AgentInfo, error) {
-	self, err := c.API.Agent().Self()
+	// Agent().Self() takes no context, so Ctrl-C and --timeout could not
+	// cut it short; the raw query does take one.
+	var self map[string]map[string]any
+	_, err := c.API.Raw().Query("/v1/agent/self", &self, (&api.QueryOptions{}).WithContext(ctx))
 	if err != nil {
 		return AgentInfo{}, c.Err(err)
 	}

@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	cerrdefs "github.com/containerd/errdefs"
+	"github.com/docker/docker/api/types/swarm"
+	"github.com/docker/docker/api/types/system"
 	"github.com/docker/docker/client"
 
 	"github.com/microctl/microctl/internal/neterr"
@@ -87,4 +89,29 @@ func isDialError(err error) bool {
 	msg := err.Error()
 	return strings.Contains(msg, "dial unix") || strings.Contains(msg, "dial tcp") ||
 		strings.Contains(msg, "Cannot connect to the Docker daemon")
+}
+
+// InfoAPI is the part of the Docker client RequireManager needs.
+type InfoAPI interface {
+	Info(ctx context.Context) (system.Info, error)
+	DaemonHost() string
+}
+
+// RequireManager returns the engine's info when it is an active swarm
+// manager, and otherwise a NotManagerError (or EngineUnreachableError) that
+// says what to do. Every command that changes swarm state calls it first,
+// so a worker or a stray engine is refused before anything is touched.
+func RequireManager(ctx context.Context, cli InfoAPI) (system.Info, error) {
+	info, err := cli.Info(ctx)
+	if err != nil {
+		return info, ClassifyEngine(cli.DaemonHost(), err)
+	}
+	sw := info.Swarm
+	switch {
+	case sw.LocalNodeState == swarm.LocalNodeStateActive && sw.ControlAvailable:
+		return info, nil
+	case sw.LocalNodeState == swarm.LocalNodeStateActive:
+		return info, &NotManagerError{Host: cli.DaemonHost(), State: "worker"}
+	}
+	return info, &NotManagerError{Host: cli.DaemonHost(), State: string(sw.LocalNodeState)}
 }

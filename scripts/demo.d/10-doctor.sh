@@ -1,0 +1,3 @@
+# Is everything microctl talks to there and healthy?
+run version
+run doctor
