@@ -32,14 +32,24 @@ func (h *echo) OnClose(c Conn, err error) {
 	h.mu.Unlock()
 }
 
-func engines(t *testing.T) []string {
+// nopHandler accepts connections and ignores them.
+type nopHandler struct{}
+
+func (nopHandler) OnOpen(Conn)         {}
+func (nopHandler) OnData(Conn, []byte) {}
+func (nopHandler) OnClose(Conn, error) {}
+
+func engines(t *testing.T) []string { return engineList() }
+
+// engineList is every engine this OS has.
+func engineList() []string {
 	if defaultEngine == EngineEpoll {
 		return []string{EngineEpoll, EngineGo}
 	}
 	return []string{EngineGo}
 }
 
-func startEngine(t *testing.T, h Handler, opts ...Option) *Engine {
+func startEngine(t testing.TB, h Handler, opts ...Option) *Engine {
 	t.Helper()
 	e, err := New(h, opts...)
 	if err != nil {
@@ -88,15 +98,6 @@ func TestEchoServer(t *testing.T) {
 				c.Close()
 			}
 		})
-	}
-}
-
-func TestSlowReaderGoEngine(t *testing.T) {
-	if defaultEngine != EngineEpoll {
-		t.Skip("covered by the default-engine test")
-	}
-	if err := bigResponseProblem(t, WithEngine(EngineGo)); err != nil {
-		t.Fatalf("64 MiB response on the go engine: %v", err)
 	}
 }
 

@@ -35,13 +35,6 @@ func epollLoops(t *testing.T, e *Engine) []*epollLoop {
 	return ee.loops
 }
 
-// nopHandler accepts connections and ignores them.
-type nopHandler struct{}
-
-func (nopHandler) OnOpen(Conn)         {}
-func (nopHandler) OnData(Conn, []byte) {}
-func (nopHandler) OnClose(Conn, error) {}
-
 // waitFor polls cond until it holds or the deadline passes.
 func waitFor(d time.Duration, cond func() bool) bool {
 	deadline := time.Now().Add(d)
@@ -390,4 +383,11 @@ func TestSlowReaderCheckCatchesEvioReplacedOutput(t *testing.T) {
 		t.Fatal("the byte-exact check did not notice output replaced while pending")
 	}
 	t.Logf("evio's behaviour detected: %v", err)
+}
+
+func TestSlowReaderGoEngine(t *testing.T) {
+	// The portable engine keeps the same promise.
+	if err := bigResponseProblem(t, WithEngine(EngineGo)); err != nil {
+		t.Fatalf("64 MiB response on the go engine: %v", err)
+	}
 }
