@@ -166,12 +166,15 @@ func (o *Options) validate() error {
 		return cmdutil.Usagef("--jwt is an HTTP header; it does not go with --tcp")
 	}
 	if o.URL != "" && !o.TCP {
-		u := o.URL
-		if o.Service != "" && strings.HasPrefix(u, "/") {
-			u = "http://service" + u // only the path is used
-		}
-		if _, err := bench.ParseURL(u); err != nil {
-			return cmdutil.Usagef("%v", err)
+		switch {
+		case strings.HasPrefix(o.URL, "/"):
+			if o.Service == "" {
+				return cmdutil.Usagef("URL %q is a path: give a host (http://HOST:PORT%s) or --service NAME", o.URL, o.URL)
+			}
+		default:
+			if _, err := bench.ParseURL(o.URL); err != nil {
+				return cmdutil.Usagef("%v", err)
+			}
 		}
 	}
 	for _, h := range o.Headers {
@@ -217,8 +220,8 @@ func run(ctx context.Context, o *Options) error {
 			return c.Err(err)
 		}
 		bopts = append(bopts, bench.WithTargets(addrs...))
-		if target != "" && strings.HasPrefix(target, "/") {
-			target = "http://" + addrs[0] + target
+		if target == "" {
+			target = "/" // each instance is its own Host
 		}
 		fmt.Fprintf(o.IO.ErrOut, "service %s: %d passing instance(s): %s\n", o.Service, len(addrs), strings.Join(addrs, ", "))
 	case target == "":

@@ -103,7 +103,6 @@ type loopRun struct {
 	stopping bool
 	end      int64
 	timers   []*mnet.Timer
-	failed   int // connections that failed to connect and never opened
 }
 
 // OnOpen starts sending on a new connection.
@@ -193,15 +192,13 @@ func (r *runner) OnClose(c mnet.Conn, err error) {
 			cs.quota-- // with -n, a failed connect uses up a request: the run ends
 		}
 		cs.connectFails++
-		if !cs.everOpen && cs.connectFails == 1 {
-			lr.failed++
-			if lr.failed == len(lr.conns) && !r.everConnected.Load() {
-				// Every connection of this loop failed and none anywhere
-				// has worked: the target is down; say so now rather than
-				// after the whole duration.
-				r.abort(&ConnectError{Addr: cs.ep.name, Err: de.Err})
-				return
-			}
+		if !cs.everOpen && cs.connectFails == 1 &&
+			r.neverOpened.Add(1) == r.conns && !r.everConnected.Load() {
+			// Every connection failed its first connect and none has ever
+			// worked: the target is down; say so now rather than after
+			// the whole duration.
+			r.abort(&ConnectError{Addr: cs.ep.name, Err: de.Err})
+			return
 		}
 		lr.redial(cs)
 		return

@@ -516,3 +516,21 @@ func TestValidate(t *testing.T) {
 		})
 	}
 }
+
+// TestOneDeadInstance: connections to an instance that refuses are
+// counted as connect errors and retried; the live one carries the run.
+func TestOneDeadInstance(t *testing.T) {
+	live := startServer(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := ln.Addr().String()
+	ln.Close()
+	for _, order := range [][]string{{dead, live.Addr().String()}, {live.Addr().String(), dead}} {
+		res := run(t, WithTargets(order...), WithURL("/"), WithDuration(300*time.Millisecond), WithConnections(4))
+		if res.Requests == 0 || res.Errors.Connect == 0 || res.Errors.Total != res.Errors.Connect {
+			t.Fatalf("targets %v: requests %d, errors %+v", order, res.Requests, res.Errors)
+		}
+	}
+}

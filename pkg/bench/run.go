@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -48,6 +49,8 @@ type runner struct {
 	interval int64 // rate mode: nanoseconds between one connection's requests
 	start    int64 // on the loops' clock
 
+	conns         int32        // connections in the plan
+	neverOpened   atomic.Int32 // connections whose first connect failed
 	everConnected atomic.Bool
 	pending       atomic.Int32 // loops still running
 	done          chan struct{}
@@ -132,7 +135,15 @@ func (e *ConfigError) Unwrap() error { return e.Err }
 func (r *runner) endpoints() error {
 	o := &r.o
 	var tgt *Target
-	if o.URL != "" {
+	path := "/"
+	switch {
+	case strings.HasPrefix(o.URL, "/"):
+		// A path alone, for Targets: each is its own Host.
+		if len(o.Targets) == 0 {
+			return &ConfigError{Err: fmt.Errorf("URL %q has no host", o.URL)}
+		}
+		path = o.URL
+	case o.URL != "":
 		var err error
 		if tgt, err = ParseURL(o.URL); err != nil {
 			return &ConfigError{Err: err}
@@ -155,7 +166,7 @@ func (r *runner) endpoints() error {
 		case tgt != nil:
 			ep.req = buildRequest(o.Method, tgt.Host, tgt.Path, o.Headers, o.Body)
 		default:
-			ep.req = buildRequest(o.Method, a, "/", o.Headers, o.Body)
+			ep.req = buildRequest(o.Method, a, path, o.Headers, o.Body)
 		}
 		ep.batch = bytes.Repeat(ep.req, o.Pipeline)
 		r.eps = append(r.eps, ep)
@@ -178,8 +189,11 @@ func (r *runner) plan() {
 		}
 	}
 	for i := 0; i < o.Connections; i++ {
+		// Loops take connections in turn, and so do endpoints, but one
+		// step slower: with 2 loops and 2 endpoints each loop talks to
+		// both, so no loop is left with only an unreachable one.
 		lr := r.loops[i%len(r.loops)]
-		cs := &connState{lr: lr, ep: r.eps[i%len(r.eps)], quota: -1}
+		cs := &connState{lr: lr, ep: r.eps[(i/len(r.loops)+i%len(r.loops))%len(r.eps)], quota: -1}
 		if o.Requests > 0 {
 			cs.quota = o.Requests / int64(o.Connections)
 			if int64(i) < o.Requests%int64(o.Connections) {
@@ -195,6 +209,7 @@ func (r *runner) plan() {
 			cs.nextDue = int64(float64(i) * 1e9 / o.Rate)
 		}
 		lr.conns = append(lr.conns, cs)
+		r.conns++
 	}
 }
 

@@ -91,7 +91,7 @@ func (e *goEngine) listen(network, addr string) (stdnet.Addr, error) {
 			l.stats.listenerWakeups.Add(1)
 			l.Trigger(func() {
 				l.stats.accepted.Add(1)
-				l.open(nc, nil, "")
+				l.open(nc, nil)
 			})
 		}
 	}()
@@ -227,13 +227,13 @@ func (l *goLoop) Dial(addr *stdnet.TCPAddr, ctx any) {
 				return
 			}
 			l.stats.dialed.Add(1)
-			l.open(nc, c, "")
+			l.open(nc, c)
 		})
 	}()
 }
 
 // open adopts nc (c is the Dial's connection, nil for an accepted one).
-func (l *goLoop) open(nc stdnet.Conn, c *goConn, _ string) {
+func (l *goLoop) open(nc stdnet.Conn, c *goConn) {
 	if l.stop {
 		nc.Close()
 		return

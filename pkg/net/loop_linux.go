@@ -40,6 +40,8 @@ type epollLoop struct {
 	// Wake-ups. wakePending is 1 from the eventfd write until the loop has
 	// drained it: a Trigger that finds it set only queues its function.
 	wakePending atomic.Int32
+	efdMu       sync.RWMutex // held to write the eventfd; taken exclusively to close it
+	efdClosed   bool
 	mu          sync.Mutex
 	tasks       []func()
 	running     []func() // the batch being run, reused to avoid garbage
@@ -85,11 +87,13 @@ func (l *epollLoop) Trigger(fn func()) {
 	l.stats.triggers.Add(1)
 	if l.opts.evio.noDrain || l.wakePending.CompareAndSwap(0, 1) {
 		l.stats.wakeWrites.Add(1)
-		if err := l.p.wake(); err != nil {
-			// The eventfd is gone only after the loop stopped; nothing
-			// is left to wake.
-			return
+		// A Trigger that comes after the loop stopped must not write to
+		// a closed descriptor: its number may belong to another file by now.
+		l.efdMu.RLock()
+		if !l.efdClosed {
+			l.p.wake()
 		}
+		l.efdMu.RUnlock()
 	}
 }
 
@@ -224,5 +228,8 @@ func (l *epollLoop) shutdown() {
 		}
 	}
 	l.lns = nil
+	l.efdMu.Lock()
+	l.efdClosed = true
 	l.p.close()
+	l.efdMu.Unlock()
 }
