@@ -54,12 +54,8 @@ type connState struct {
 
 	flights []flight // in flight, oldest first, from fhead
 	fhead   int
-	quota   int64 // requests left to send; -1: no limit
-
-	owed    []int64 // rate mode: due times not yet sent, oldest first, from ohead
-	ohead   int
-	pacer   *mnet.Timer
-	nextDue int64
+	quota   int64 // requests left to send; -1: no limit (always, in rate mode)
+	idle    bool  // rate mode: queued in loopRun.idle
 
 	reason       int
 	connectFails int
@@ -75,21 +71,8 @@ func (cs *connState) popFlight() flight {
 	if cs.fhead == len(cs.flights) {
 		cs.flights, cs.fhead = cs.flights[:0], 0
 	}
+	cs.lr.inflight--
 	return f
-}
-
-func (cs *connState) owedLen() int { return len(cs.owed) - cs.ohead }
-
-func (cs *connState) popOwed() int64 {
-	d := cs.owed[cs.ohead]
-	cs.ohead++
-	if cs.ohead == len(cs.owed) {
-		cs.owed, cs.ohead = cs.owed[:0], 0
-	} else if cs.ohead > 1024 && cs.ohead > len(cs.owed)/2 {
-		n := copy(cs.owed, cs.owed[cs.ohead:])
-		cs.owed, cs.ohead = cs.owed[:n], 0
-	}
-	return d
 }
 
 // loopRun is one loop's share of the run.
@@ -103,6 +86,9 @@ type loopRun struct {
 	stopping bool
 	end      int64
 	timers   []*mnet.Timer
+	inflight int // requests in flight on all the loop's connections
+
+	pace pacer // rate mode: the loop's schedule
 }
 
 // OnOpen starts sending on a new connection.
@@ -188,8 +174,17 @@ func (r *runner) OnClose(c mnet.Conn, err error) {
 	case errors.As(err, &de):
 		cs.state = csIdle
 		lr.st.fail(ErrConnect, err)
+		// With -n, a failed connect uses up a request, so that a run
+		// against a target gone down still ends.
 		if cs.quota > 0 {
-			cs.quota-- // with -n, a failed connect uses up a request: the run ends
+			cs.quota--
+		}
+		if r.o.Rate > 0 {
+			lr.pace.consume()
+			if lr.pace.done(lr) {
+				lr.stop()
+				return
+			}
 		}
 		cs.connectFails++
 		if !cs.everOpen && cs.connectFails == 1 &&
@@ -208,6 +203,10 @@ func (r *runner) OnClose(c mnet.Conn, err error) {
 		lr.peerClosed(cs, err)
 	}
 	cs.state = csIdle
+	if r.o.Rate > 0 && lr.pace.done(lr) {
+		lr.stop()
+		return
+	}
 	lr.afterClose(cs)
 }
 
@@ -253,20 +252,16 @@ func classify(err error) ErrorKind {
 // never answered because the server closed normally after an earlier
 // response, not because anything failed.
 func (cs *connState) dropFlights(lr *loopRun, giveBack bool) {
-	if giveBack {
-		n := cs.inflight()
+	n := cs.inflight()
+	if giveBack && n > 0 {
 		if cs.quota >= 0 {
 			cs.quota += int64(n)
 		}
-		if lr.r.o.Rate > 0 && n > 0 {
-			due := make([]int64, 0, n+cs.owedLen())
-			for i := cs.fhead; i < len(cs.flights); i++ {
-				due = append(due, cs.flights[i].due)
-			}
-			due = append(due, cs.owed[cs.ohead:]...)
-			cs.owed, cs.ohead = due, 0
+		if lr.r.o.Rate > 0 {
+			lr.pace.giveBack(cs.flights[cs.fhead:])
 		}
 	}
+	lr.inflight -= n
 	cs.flights, cs.fhead = cs.flights[:0], 0
 }
 
@@ -324,12 +319,13 @@ func (lr *loopRun) redial(cs *connState) {
 // to Pipeline, within the quota, and in rate mode only those already due.
 func (lr *loopRun) fill(cs *connState, now int64) {
 	o := &lr.r.o
+	if o.Rate > 0 {
+		lr.fillPaced(cs, now)
+		return
+	}
 	room := o.Pipeline - cs.inflight()
 	if cs.quota >= 0 && int64(room) > cs.quota {
 		room = int(cs.quota)
-	}
-	if o.Rate > 0 {
-		room = min(room, cs.owedLen())
 	}
 	if room > 0 {
 		if room == o.Pipeline && o.Pipeline > 1 {
@@ -340,15 +336,12 @@ func (lr *loopRun) fill(cs *connState, now int64) {
 			}
 		}
 		for i := 0; i < room; i++ {
-			due := now
-			if o.Rate > 0 {
-				due = cs.popOwed()
-			}
-			cs.flights = append(cs.flights, flight{due: due, sent: now})
+			cs.flights = append(cs.flights, flight{due: now, sent: now})
 		}
 		if cs.quota > 0 {
 			cs.quota -= int64(room)
 		}
+		lr.inflight += room
 		lr.st.sent += uint64(room)
 		lr.st.bytesWritten += uint64(room * len(cs.ep.req))
 	}
@@ -356,37 +349,6 @@ func (lr *loopRun) fill(cs *connState, now int64) {
 		lr.finish(cs)
 	}
 }
-
-// pace is the rate-mode timer of a connection: each due time is queued,
-// and sent as soon as the connection has room. Latency counts from the
-// due time, so a late server is charged for the requests it delayed
-// (coordinated omission, as wrk2 corrects it).
-func (lr *loopRun) pace(cs *connState) {
-	if lr.stopping || cs.state == csFinished {
-		return
-	}
-	now := int64(lr.l.Now())
-	// The loop runs timers up to paceSlack early, batched; queue every
-	// request due by then. A request sent before it is due has its
-	// latency measured from when it was sent (see since).
-	horizon := now + int64(paceSlack)
-	for cs.nextDue <= horizon {
-		if cs.quota >= 0 && int64(cs.owedLen()+cs.inflight()) >= cs.quota {
-			break // everything the quota allows is already queued
-		}
-		cs.owed = append(cs.owed, cs.nextDue)
-		cs.nextDue += lr.r.interval
-	}
-	cs.pacer.ResetAt(time.Duration(cs.nextDue))
-	if cs.state == csOpen {
-		lr.fill(cs, now)
-	}
-}
-
-// paceSlack is how early a pacing timer may run so that one wake-up of
-// the loop sends several connections' requests: at 100,000 requests/s
-// over 50 connections it divides the loop's timer wake-ups by about five.
-const paceSlack = 50 * time.Microsecond
 
 // since is the latency of flight f answered at now, measured from when it
 // was due if it was sent late (the coordinated-omission correction: the
@@ -403,9 +365,6 @@ func (lr *loopRun) finish(cs *connState) {
 		return
 	}
 	cs.state = csFinished
-	if cs.pacer != nil {
-		cs.pacer.Stop()
-	}
 	if cs.c != nil {
 		cs.c.Close()
 	}
@@ -440,10 +399,10 @@ func (lr *loopRun) stop() {
 	for _, t := range lr.timers {
 		t.Stop()
 	}
+	if lr.pace.timer != nil {
+		lr.pace.timer.Stop()
+	}
 	for _, cs := range lr.conns {
-		if cs.pacer != nil {
-			cs.pacer.Stop()
-		}
 		if cs.retry != nil {
 			cs.retry.Stop()
 		}

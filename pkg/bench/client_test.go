@@ -534,3 +534,36 @@ func TestOneDeadInstance(t *testing.T) {
 		}
 	}
 }
+
+// TestRateSharesConnections: with -R the loop's connections share one
+// schedule, as a client with a connection pool does. When one connection
+// stalls, the requests due meanwhile go out on the others: only the
+// request held on the stalled connection is slow. (With wrk2's schedule
+// per connection, the ~75 requests due on it during the stall would be.)
+func TestRateSharesConnections(t *testing.T) {
+	ok := "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+	var served atomic.Int32
+	addr := rawServer(t, func(c net.Conn) {
+		readRequests(c, func(int) bool {
+			if served.Add(1) == 20 {
+				time.Sleep(300 * time.Millisecond)
+			}
+			io.WriteString(c, ok)
+			return true
+		})
+	})
+	res := run(t, WithURL("http://"+addr+"/"), WithRequests(400), WithConnections(4), WithLoops(1),
+		WithRate(1000), WithTimeout(5*time.Second))
+	if res.Requests != 400 || res.Sent != 400 || res.Errors.Total != 0 {
+		t.Fatalf("requests %d, sent %d, errors %+v", res.Requests, res.Sent, res.Errors)
+	}
+	slow := int64(0)
+	for _, b := range res.Histogram().Distribution() {
+		if b.From >= 100_000 {
+			slow += b.Count
+		}
+	}
+	if slow < 1 || slow > 10 {
+		t.Fatalf("%d requests above 100ms (corrected), want the one held by the stalled connection", slow)
+	}
+}

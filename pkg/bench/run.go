@@ -41,13 +41,12 @@ type Progress struct {
 
 // runner is one benchmark run.
 type runner struct {
-	o        Options
-	eng      *mnet.Engine
-	eps      []*endpoint
-	addrs    map[string]*net.TCPAddr
-	loops    []*loopRun
-	interval int64 // rate mode: nanoseconds between one connection's requests
-	start    int64 // on the loops' clock
+	o     Options
+	eng   *mnet.Engine
+	eps   []*endpoint
+	addrs map[string]*net.TCPAddr
+	loops []*loopRun
+	start int64 // on the loops' clock
 
 	conns         int32        // connections in the plan
 	neverOpened   atomic.Int32 // connections whose first connect failed
@@ -182,31 +181,33 @@ func (r *runner) plan() {
 	for i, l := range loops {
 		r.loops = append(r.loops, &loopRun{r: r, idx: i, l: l, st: newLoopStats(o.Rate > 0)})
 	}
-	if o.Rate > 0 {
-		r.interval = int64(float64(o.Connections) * 1e9 / o.Rate)
-		if r.interval < 1 {
-			r.interval = 1
-		}
-	}
 	for i := 0; i < o.Connections; i++ {
 		// Loops take connections in turn, and so do endpoints, but one
 		// step slower: with 2 loops and 2 endpoints each loop talks to
 		// both, so no loop is left with only an unreachable one.
 		lr := r.loops[i%len(r.loops)]
 		cs := &connState{lr: lr, ep: r.eps[(i/len(r.loops)+i%len(r.loops))%len(r.eps)], quota: -1}
+		share := int64(-1)
 		if o.Requests > 0 {
-			cs.quota = o.Requests / int64(o.Connections)
+			share = o.Requests / int64(o.Connections)
 			if int64(i) < o.Requests%int64(o.Connections) {
-				cs.quota++
-			}
-			if cs.quota == 0 {
-				continue // fewer requests than connections
+				share++
 			}
 		}
 		if o.Rate > 0 {
-			// Request j of the whole run is due at start + j/rate;
-			// connection i takes j = i, i+C, i+2C...
-			cs.nextDue = int64(float64(i) * 1e9 / o.Rate)
+			// The loop's schedule carries the quota; any of its
+			// connections may send any of its requests.
+			if lr.pace.quota == 0 && len(lr.conns) == 0 {
+				lr.pace.quota = -1
+			}
+			if share >= 0 {
+				lr.pace.quota = max(lr.pace.quota, 0) + share
+			}
+		} else {
+			if share == 0 {
+				continue // fewer requests than connections
+			}
+			cs.quota = share
 		}
 		lr.conns = append(lr.conns, cs)
 		r.conns++
@@ -234,12 +235,14 @@ func (lr *loopRun) begin() {
 		}
 	})
 	lr.timers = append(lr.timers, sweep)
-	for _, cs := range lr.conns {
-		if o.Rate > 0 {
-			cs.nextDue += lr.r.start
-			cs.pacer = lr.l.AfterFunc(0, func() { lr.pace(cs) })
-			cs.pacer.ResetAt(time.Duration(cs.nextDue))
+	if o.Rate > 0 {
+		if lr.pace.quota == 0 {
+			lr.stop() // this loop's share of -n is nothing
+			return
 		}
+		lr.startPacer()
+	}
+	for _, cs := range lr.conns {
 		lr.dial(cs)
 	}
 }
