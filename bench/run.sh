@@ -14,7 +14,8 @@
 #    `perf stat -e task-clock,raw_syscalls:sys_enter` over the whole client
 #    process (strace -c -f is the fallback, and is said to be: it slows
 #    the client down, so its req/s is then not comparable).
-# 2. Rate accuracy: microctl bench -R at 95% of wrk's median maximum.
+# 2. Rate accuracy: microctl bench -R at 95% of wrk's median maximum, with
+#    -c $CONNS and with twice as many connections.
 # 3. Memory: peak RSS of microctl bench (and of wrk, for reference) holding
 #    $BIG_CONNS connections.
 # 4. Servers. microctl serve, gnet v2 and net/http (bench/gnetserver,
@@ -273,19 +274,30 @@ done
 WRK_MAX=$(awk -F'\t' '$2=="wrk" {print $4}' "$OUT/clients.tsv" | median)
 RATE=$(awk -v m="$WRK_MAX" 'BEGIN {printf "%d", 0.95 * m}')
 : >"$OUT/rate.tsv"
+# With -c $CONNS and one request in flight per connection, the rate cannot
+# exceed $CONNS / round-trip time (Little's law), and near the server's
+# capacity the round trip grows: at 95% of the maximum, the connections
+# themselves, not the client's CPU, are the limit. The second row of each
+# round gives the same rate twice the connections, and the client's CPU
+# utilisation shows whether the client had room.
 for round in $(seq 1 "$ROUNDS"); do
-	for attempt in $(seq 1 "$RETRIES"); do
-		log "rate, round $round: microctl bench -R $RATE (95% of wrk's median $WRK_MAX req/s)"
-		measure "rate-$round" "$MICROCTL" bench -c "$CONNS" -d "$DURATION" -t 1 -R "$RATE" -o json "$URL"
-		read -r _ _ bg <"$OUT/rate-$round.count"
-		sleep 1
-		quiet "$bg" && break
+	for conns in "$CONNS" $((2 * CONNS)); do
+		name=rate-$round-c$conns
+		for attempt in $(seq 1 "$RETRIES"); do
+			log "rate, round $round: microctl bench -c $conns -R $RATE (95% of wrk's median $WRK_MAX req/s)"
+			measure "$name" "$MICROCTL" bench -c "$conns" -d "$DURATION" -t 1 -R "$RATE" -o json "$URL"
+			read -r ms _ bg <"$OUT/$name.count"
+			sleep 1
+			quiet "$bg" && break
+		done
+		f=$OUT/$name.out
+		achieved=$(awk '/"achieved":/ {gsub(/,/, "", $2); print $2}' "$f")
+		p99=$(awk '/^  "latency":/ {l=1} l && /"p99_us":/ {gsub(/,/, "", $2); print $2; exit}' "$f")
+		p99u=$(awk '/^  "latency_uncorrected":/ {l=1} l && /"p99_us":/ {gsub(/,/, "", $2); print $2; exit}' "$f")
+		elapsed=$(awk '/^  "elapsed_s":/ {gsub(/,/, "", $2); print $2}' "$f")
+		busy=$(awk -v ms="$ms" -v e="$elapsed" 'BEGIN {if (ms=="nan" || e<=0) print "nan"; else printf "%.0f", ms / 10 / e}')
+		echo -e "$round\t$conns\t$achieved\t$p99\t$p99u\t$busy\t$bg" >>"$OUT/rate.tsv"
 	done
-	f=$OUT/rate-$round.out
-	achieved=$(awk '/"achieved":/ {gsub(/,/, "", $2); print $2}' "$f")
-	p99=$(awk '/^  "latency":/ {l=1} l && /"p99_us":/ {gsub(/,/, "", $2); print $2; exit}' "$f")
-	p99u=$(awk '/^  "latency_uncorrected":/ {l=1} l && /"p99_us":/ {gsub(/,/, "", $2); print $2; exit}' "$f")
-	echo -e "$round\t$achieved\t$p99\t$p99u\t$bg" >>"$OUT/rate.tsv"
 done
 
 # ---- 3. memory with many connections ---------------------------------------
@@ -399,10 +411,10 @@ fmt() { awk -v v="$1" 'BEGIN {if (v=="nan") print "n/a"; else printf "%.'"${2:-0
 	echo
 	echo "### Constant rate (-R) at 95% of wrk's maximum"
 	echo
-	echo "| round | target req/s | achieved req/s | achieved/target | p99 corrected | p99 uncorrected | background |"
-	echo "|---|---:|---:|---:|---:|---:|---:|"
-	while IFS=$'\t' read -r round achieved p99 p99u bg; do
-		echo "| $round | $RATE | $(fmt "$achieved" 1) | $(awk -v a="$achieved" -v t="$RATE" 'BEGIN {printf "%.4f", a/t}') | $(fmt "$p99") µs | $(fmt "$p99u") µs | $bg% |"
+	echo "| round | connections | target req/s | achieved req/s | achieved/target | p99 corrected | p99 uncorrected | client CPU busy | background |"
+	echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+	while IFS=$'\t' read -r round conns achieved p99 p99u busy bg; do
+		echo "| $round | $conns | $RATE | $(fmt "$achieved" 1) | $(awk -v a="$achieved" -v t="$RATE" 'BEGIN {printf "%.4f", a/t}') | $(fmt "$p99") µs | $(fmt "$p99u") µs | $busy% | $bg% |"
 	done <"$OUT/rate.tsv"
 	echo
 	echo "### Memory with $BIG_CONNS connections (peak RSS, VmHWM)"
