@@ -90,7 +90,9 @@ func (e *UnknownInstanceError) Error() string {
 }
 
 // Hint says what to do about it.
-func (e *UnknownInstanceError) Hint() string { return "microctl registry get SERVICE lists instance IDs" }
+func (e *UnknownInstanceError) Hint() string {
+	return "microctl registry get SERVICE lists instance IDs"
+}
 
 func deregisterRun(ctx context.Context, opts *DeregisterOptions) error {
 	if err := requireConfirmable(opts.Yes, opts.StdinTTY(), "deregister"); err != nil {

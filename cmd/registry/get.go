@@ -176,7 +176,6 @@ func valueName(v *registry.Value) string {
 	return cmp.Or(v.Name, v.Type)
 }
 
-
 func hostPort(addr string, port int) string {
 	if port == 0 {
 		return orDash(addr)

@@ -54,4 +54,3 @@ func warn(w io.Writer, msgs []string) {
 		fmt.Fprintln(w, "warning: "+m)
 	}
 }
-
