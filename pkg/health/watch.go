@@ -351,16 +351,16 @@ func (w *Watcher) loop(ctx context.Context, index uint64, fetch func(context.Con
 		}
 		failures = 0
 		switch {
+		case got == 0:
+			// An index must be positive; 0 would make every next request
+			// return at once. Consul's documentation says to use 1.
+			deliver(index > 1)
+			index = 1
 		case got < index:
 			// The index went backwards (a snapshot restore, a new leader
 			// with a different state): start over from a non-blocking read.
 			deliver(true)
 			index = 0
-		case got == 0:
-			// An index must be positive; 0 would make every next request
-			// return at once. Consul's documentation says to use 1.
-			deliver(false)
-			index = 1
 		case got != index || first:
 			deliver(false)
 			index = got

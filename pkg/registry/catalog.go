@@ -3,10 +3,8 @@ package registry
 import (
 	"cmp"
 	"context"
-	"fmt"
-	"net/url"
+		"net/url"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -302,6 +300,17 @@ func (c *Client) readCatalog(ctx context.Context) (*Catalog, bool, error) {
 			})
 		}
 	}
+	// Consul sends X-Consul-Results-Filtered-By-ACLs only to requests
+	// that carry a token (to leak less to anonymous ones). But a datacenter
+	// always has a node and the "consul" service of its servers: seeing
+	// neither while ACLs default to deny means they were hidden.
+	deny := chkMeta.DefaultACLPolicy == "deny" || ndMeta.DefaultACLPolicy == "deny"
+	if deny && len(nodes) == 0 {
+		cat.Filtered.Nodes = true
+	}
+	if deny && len(nodes) > 0 && len(cat.Instances) == 0 {
+		cat.Filtered.Services = true
+	}
 	slices.SortFunc(cat.Instances, func(a, b ServiceInstance) int {
 		return cmp.Or(cmp.Compare(a.Service, b.Service), cmp.Compare(a.Node, b.Node), cmp.Compare(a.ID, b.ID))
 	})
@@ -457,13 +466,9 @@ func (c *Client) WatchServices(ctx context.Context, index uint64, wait time.Dura
 // see: the token lacks a read permission. It is a PermissionError, so it
 // carries the same hint.
 func FilteredError(addr string, f ACLFiltering) error {
-	var missing []string
+	detail := "the token lacks service:read: every service was hidden by ACLs"
 	if f.Nodes {
-		missing = append(missing, "node:read")
+		detail = "the token lacks node:read: every node, and so every instance, was hidden by ACLs (reading the registry takes node:read and service:read)"
 	}
-	if f.Services || f.Checks {
-		missing = append(missing, "service:read")
-	}
-	return &PermissionError{Addr: addr,
-		Detail: fmt.Sprintf("the token lacks %s: every result was hidden by ACLs", strings.Join(missing, " and "))}
+	return &PermissionError{Addr: addr, Detail: detail}
 }
