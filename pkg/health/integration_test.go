@@ -137,7 +137,7 @@ func TestObserveCritical(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 
-	dead := goMicro("svc", "svc-dead", 30*time.Second, 10*time.Second)          // critical all along
+	dead := goMicro("svc", "svc-dead", 30*time.Second, 10*time.Second)             // critical all along
 	recovering := goMicro("svc", "svc-recovering", 30*time.Second, 10*time.Second) // critical, then passes once
 	dying := goMicro("svc", "svc-dying", time.Second, 300*time.Millisecond)        // passing, then critical midway
 	alive := goMicro("svc", "svc-alive", 2*time.Second, 300*time.Millisecond)      // heartbeats throughout

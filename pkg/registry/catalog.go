@@ -3,7 +3,7 @@ package registry
 import (
 	"cmp"
 	"context"
-		"net/url"
+	"net/url"
 	"slices"
 	"sync"
 	"time"
