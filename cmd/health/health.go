@@ -177,7 +177,7 @@ func render(opts *Options, rep Report) error {
 				continue
 			}
 			for _, ch := range in.Checks {
-				id, ttl, iv := ch.CheckID, "-", intervalOf(in, &ch)
+				id, ttl, iv := shortCheckID(in, ch), "-", intervalOf(in, &ch)
 				if ch.Scope == "node" {
 					id += " (node)"
 				}
@@ -200,6 +200,16 @@ func render(opts *Options, rep Report) error {
 	}
 	fmt.Fprintln(w, line)
 	return nil
+}
+
+// shortCheckID keeps the table readable: go-micro's check ID repeats the
+// instance ID (service:<instance ID>), which the INSTANCE column shows.
+// -o json has the full ID.
+func shortCheckID(in health.Instance, ch health.CheckState) string {
+	if ch.CheckID == "service:"+in.ID {
+		return "service:<instance>"
+	}
+	return ch.CheckID
 }
 
 func ttlOf(in health.Instance) string {
