@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/filters"
@@ -528,7 +529,7 @@ func networksNamed(ctx context.Context, cli netReader, name string) ([]network.I
 		}
 		// The list carries no driver options for some engines; inspect
 		// for the encrypted flag.
-		full, err := cli.NetworkInspect(ctx, n.ID, network.InspectOptions{})
+		full, err := inspectAllocated(ctx, cli, n.ID)
 		if err != nil {
 			if cerrdefs.IsNotFound(err) {
 				continue // removed between list and inspect
@@ -538,6 +539,29 @@ func networksNamed(ctx context.Context, cli netReader, name string) ([]network.I
 		out = append(out, full)
 	}
 	return out, nil
+}
+
+// allocationWait bounds how long inspectAllocated waits for the swarm's
+// allocator; it takes milliseconds on a healthy manager.
+var allocationWait = 15 * time.Second
+
+// inspectAllocated inspects a network and, when it is a swarm network the
+// manager has not allocated yet (just created: the engine then reports no
+// driver, no subnet and no options), waits until it has. Judging the
+// unallocated view would report differences that are not there.
+func inspectAllocated(ctx context.Context, cli netReader, id string) (network.Inspect, error) {
+	deadline := time.Now().Add(allocationWait)
+	for {
+		n, err := cli.NetworkInspect(ctx, id, network.InspectOptions{})
+		if err != nil || n.Scope != SwarmScope || n.Driver != "" || time.Now().After(deadline) {
+			return n, err
+		}
+		select {
+		case <-ctx.Done():
+			return n, ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
 
 // PlanNetwork reads the engine and decides what ensuring spec would do,
@@ -570,7 +594,8 @@ func EnsureNetwork(ctx context.Context, cli NetworkAPI, spec NetworkSpec) (creat
 	if err != nil || action == NetworkUnchanged {
 		return false, err
 	}
-	if _, err := cli.NetworkCreate(ctx, spec.Name, spec.CreateOptions()); err != nil {
+	resp, err := cli.NetworkCreate(ctx, spec.Name, spec.CreateOptions())
+	if err != nil {
 		if cerrdefs.IsConflict(err) {
 			// Someone else created it between our look and our create.
 			if action, perr := PlanNetwork(ctx, cli, spec); perr == nil && action == NetworkUnchanged {
@@ -580,6 +605,11 @@ func EnsureNetwork(ctx context.Context, cli NetworkAPI, spec NetworkSpec) (creat
 			}
 		}
 		return false, fmt.Errorf("create network %s: %w", spec.Name, ClassifyEngine(cli.DaemonHost(), err))
+	}
+	// Return once the swarm has allocated it, so that what the caller
+	// reads back (and a concurrent ensure judges) is the real network.
+	if _, err := inspectAllocated(ctx, cli, resp.ID); err != nil && !cerrdefs.IsNotFound(err) {
+		return true, fmt.Errorf("network %s created, but reading it back failed: %w", spec.Name, ClassifyEngine(cli.DaemonHost(), err))
 	}
 	return true, nil
 }

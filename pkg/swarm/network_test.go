@@ -445,3 +445,30 @@ func FuzzBuildPools(f *testing.F) {
 		}
 	})
 }
+
+// lateAllocator answers inspects of a swarm network with the unallocated
+// view (no driver, no subnet, no options) a few times, as a manager does
+// right after the network is created.
+type lateAllocator struct {
+	*fakeEngine
+	left int
+}
+
+func (l *lateAllocator) NetworkInspect(ctx context.Context, id string, o network.InspectOptions) (network.Inspect, error) {
+	n, err := l.fakeEngine.NetworkInspect(ctx, id, o)
+	if err == nil && l.left > 0 {
+		l.left--
+		return network.Inspect{Name: n.Name, ID: n.ID, Scope: "swarm", Attachable: n.Attachable, Labels: n.Labels}, nil
+	}
+	return n, err
+}
+
+func TestEnsureNetworkWaitsForAllocation(t *testing.T) {
+	f := newFake().asManager()
+	f.nets = append(f.nets, overlay("micro", "10.10.0.0/24", true, true))
+	l := &lateAllocator{fakeEngine: f, left: 3}
+	spec := NetworkSpec{Name: "micro", Attachable: true, Encrypted: true, Pools: []IPAMPool{{Subnet: "10.10.0.0/24"}}}
+	if created, err := EnsureNetwork(context.Background(), l, spec); err != nil || created || l.left != 0 {
+		t.Fatalf("created=%v err=%v (unallocated views left %d)", created, err, l.left)
+	}
+}

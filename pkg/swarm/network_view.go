@@ -189,12 +189,13 @@ func findNetwork(ctx context.Context, cli netReader, ref string, verbose bool) (
 	if id == "" {
 		id = ref // maybe an ID
 	}
-	opts := network.InspectOptions{Verbose: verbose}
-	got, err := cli.NetworkInspect(ctx, id, opts)
-	if err != nil && verbose && !cerrdefs.IsNotFound(err) && !isDialError(err) {
-		// Verbose inspect needs a swarm-aware engine; fall back to the
-		// plain view rather than fail on what is only decoration.
-		got, err = cli.NetworkInspect(ctx, id, network.InspectOptions{})
+	got, err := inspectAllocated(ctx, cli, id)
+	if err == nil && verbose {
+		// Peers come only with a verbose inspect; it is decoration, so a
+		// failure keeps the plain view.
+		if v, verr := cli.NetworkInspect(ctx, id, network.InspectOptions{Verbose: true}); verr == nil && v.Driver != "" {
+			got = v
+		}
 	}
 	if err != nil {
 		if cerrdefs.IsNotFound(err) {
