@@ -33,8 +33,8 @@ const (
 // optional sub-range that containers get addresses from.
 type IPAMPool struct {
 	Subnet  string `json:"subnet"`
-	Gateway string `json:"gateway,omitempty"`
-	IPRange string `json:"ip_range,omitempty"`
+	Gateway string `json:"gateway"`
+	IPRange string `json:"ip_range"`
 }
 
 // NetworkSpec is a network as microctl wants it. The zero Driver and Scope
@@ -154,6 +154,9 @@ func ParseCIDR(s string) (netip.Prefix, error) {
 func BuildPools(subnets, gateways, ipRanges []string) ([]IPAMPool, error) {
 	if len(subnets) == 0 && (len(gateways) > 0 || len(ipRanges) > 0) {
 		return nil, fmt.Errorf("--gateway and --ip-range need a --subnet")
+	}
+	if len(subnets) == 0 {
+		return nil, nil
 	}
 	pools := make([]IPAMPool, 0, len(subnets))
 	prefixes := make([]netip.Prefix, 0, len(subnets))

@@ -46,7 +46,7 @@ func TestBuildPools(t *testing.T) {
 		want                       []IPAMPool
 		err                        string
 	}{
-		{"none", nil, nil, nil, []IPAMPool{}, ""},
+		{"none", nil, nil, nil, nil, ""},
 		{"one subnet", []string{"10.1.0.0/24"}, nil, nil, []IPAMPool{{Subnet: "10.1.0.0/24"}}, ""},
 		{"gateway and range paired by containment",
 			[]string{"10.1.0.0/24", "10.2.0.0/16"}, []string{"10.2.0.1", "10.1.0.254"}, []string{"10.2.8.0/21"},
