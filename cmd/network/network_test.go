@@ -97,9 +97,9 @@ func TestInspectRendering(t *testing.T) {
 	n := sw.OverlayNetwork{Name: "micro", ID: "microidxxxxxxxxx", Driver: "overlay", Scope: "swarm",
 		Subnets:    []sw.IPAMPool{{Subnet: "10.10.0.0/24", Gateway: "10.10.0.1"}, {Subnet: "10.11.0.0/16", IPRange: "10.11.8.0/21"}},
 		Attachable: true, Encrypted: true, Labels: map[string]string{"b": "2", "a": "1"},
-		CreatedAt:  time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC),
-		Services:   []string{"api", "greeter"},
-		Peers:      []sw.NetworkPeer{{Name: "node1", IP: "10.1.0.1"}, {Name: "node2", IP: "10.1.0.2"}}}
+		CreatedAt: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC),
+		Services:  []string{"api", "greeter"},
+		Peers:     []sw.NetworkPeer{{Name: "node1", IP: "10.1.0.1"}, {Name: "node2", IP: "10.1.0.2"}}}
 	var b bytes.Buffer
 	if err := renderInspect(&b, n); err != nil {
 		t.Fatal(err)
