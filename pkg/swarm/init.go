@@ -283,7 +283,7 @@ func Init(ctx context.Context, cli InitAPI, o InitOptions) (InitResult, error) {
 	}
 
 	advertise, listen := o.AdvertiseAddr, o.ListenAddr
-	if isLocalEngine(host) && (advertise != "" || listen != "") {
+	if sharesInterfaces(host, info.Name) && (advertise != "" || listen != "") {
 		list := o.Interfaces
 		if list == nil {
 			list = LocalInterfaces

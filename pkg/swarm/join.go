@@ -202,7 +202,7 @@ func Join(ctx context.Context, cli JoinAPI, o JoinOptions) (JoinResult, error) {
 	res.ManagerAddr = remote
 	if action == JoinNew {
 		advertise, listen := o.AdvertiseAddr, o.ListenAddr
-		if isLocalEngine(host) && (advertise != "" || listen != "") {
+		if sharesInterfaces(host, info.Name) && (advertise != "" || listen != "") {
 			list := o.Interfaces
 			if list == nil {
 				list = LocalInterfaces

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -150,11 +151,24 @@ func interfaceAddr(i HostInterface) (netip.Addr, string) {
 	return netip.Addr{}, fmt.Sprintf("interface %s has no usable IPv4 or IPv6 address", i.Name)
 }
 
-// isLocalEngine reports whether the engine runs on this machine, where this
-// machine's interface names mean what they mean to the daemon. For a remote
-// engine interface names are passed through: only its daemon knows them.
+// isLocalEngine reports whether the engine is reached through a local
+// socket.
 func isLocalEngine(host string) bool {
 	return strings.HasPrefix(host, "unix://") || strings.HasPrefix(host, "npipe://") || host == ""
+}
+
+// sharesInterfaces reports whether this machine's interface names mean
+// what they mean to the engine's daemon: a local socket, and the daemon
+// reports this machine's hostname. A daemon behind a local socket but with
+// a hostname of its own runs in other namespaces (docker-in-docker, a
+// network namespace): there, as for a remote engine, an interface name is
+// passed through for the daemon to resolve in its own namespace.
+func sharesInterfaces(host, engineName string) bool {
+	if !isLocalEngine(host) {
+		return false
+	}
+	me, err := os.Hostname()
+	return engineName == "" || err != nil || engineName == me
 }
 
 // ManagerAddr normalises the MANAGER_ADDR of `swarm join`: HOST[:PORT],

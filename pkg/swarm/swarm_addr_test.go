@@ -1,8 +1,10 @@
 package swarm
 
 import (
+	"context"
 	"errors"
 	"net/netip"
+	"os"
 	"strings"
 	"testing"
 )
@@ -80,4 +82,35 @@ func FuzzSplitAddrPort(f *testing.F) {
 			t.Fatalf("ManagerAddr(%q) = %q, %v", s, m, err)
 		}
 	})
+}
+
+func TestSharesInterfaces(t *testing.T) {
+	me, _ := os.Hostname()
+	tests := []struct {
+		host, name string
+		want       bool
+	}{
+		{"unix:///var/run/docker.sock", me, true},
+		{"unix:///var/run/docker.sock", "", true},
+		{"unix:///tmp/lab/n1/docker.sock", "mctl-lab-n1", false}, // a daemon in its own namespaces
+		{"tcp://10.0.0.1:2376", me, false},
+	}
+	for _, tt := range tests {
+		if got := sharesInterfaces(tt.host, tt.name); got != tt.want {
+			t.Errorf("sharesInterfaces(%q, %q) = %v", tt.host, tt.name, got)
+		}
+	}
+}
+
+// An engine in other namespaces resolves interface names itself: microctl
+// passes them through instead of resolving them against its own machine.
+func TestInitPassesInterfaceNamesToAForeignEngine(t *testing.T) {
+	f := newFake()
+	f.info.Name = "some-other-host"
+	if _, err := Init(context.Background(), f, InitOptions{AdvertiseAddr: "eth7:2400", Interfaces: fixedIfaces}); err != nil {
+		t.Fatal(err)
+	}
+	if f.initReq.AdvertiseAddr != "eth7:2400" {
+		t.Errorf("advertise %q, want eth7:2400 passed through", f.initReq.AdvertiseAddr)
+	}
 }

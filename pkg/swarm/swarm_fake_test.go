@@ -3,6 +3,7 @@ package swarm
 import (
 	"context"
 	"fmt"
+	"os"
 	"strings"
 
 	cerrdefs "github.com/containerd/errdefs"
@@ -39,8 +40,10 @@ type fakeEngine struct {
 }
 
 func newFake() *fakeEngine {
+	// The engine's name is this machine's: interface names resolve here.
+	me, _ := os.Hostname()
 	return &fakeEngine{host: "unix:///fake.sock", fail: map[string]error{},
-		info: system.Info{Swarm: swarm.Info{LocalNodeState: swarm.LocalNodeStateInactive}}}
+		info: system.Info{Name: me, Swarm: swarm.Info{LocalNodeState: swarm.LocalNodeStateInactive}}}
 }
 
 // asManager makes the fake a manager of a one-node swarm with an ingress.
