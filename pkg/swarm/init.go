@@ -131,7 +131,7 @@ func (e *InitRefusedError) Error() string {
 func (e *InitRefusedError) Hint() string {
 	switch e.State {
 	case "worker":
-		return "run it against a manager (--docker-host or DOCKER_HOST), or leave the swarm first: microctl swarm leave"
+		return "run it against a manager with --docker-host or DOCKER_HOST, or leave the swarm first: microctl swarm leave"
 	case "pending":
 		return "wait for the join to finish, or give it up: microctl swarm leave --force"
 	case "locked":
@@ -235,7 +235,7 @@ func (e *InitIncompleteError) Unwrap() error { return e.Err }
 
 // Hint says what to do about it.
 func (e *InitIncompleteError) Hint() string {
-	return "the swarm stays; fix the cause and run microctl swarm init again (it keeps what exists)"
+	return "the swarm stays; fix the cause and run microctl swarm init again: it keeps what exists"
 }
 
 func shortString(id string) string {

@@ -167,7 +167,7 @@ func (e *SwarmJoinError) Hint() string {
 	case strings.Contains(msg, "Timeout was reached"):
 		return fmt.Sprintf("is %s reachable from the engine's host? the join goes on in the background; give it up with microctl swarm leave --force", e.Remote)
 	case strings.Contains(msg, "join token"), strings.Contains(msg, "token"):
-		return "get the current token on a manager: microctl swarm token worker (or manager)"
+		return "get the current token on a manager: microctl swarm token worker|manager"
 	case strings.Contains(msg, "connection refused"), strings.Contains(msg, "no route"), strings.Contains(msg, "unreachable"):
 		return fmt.Sprintf("is a manager listening at %s? check the address and port 2377", e.Remote)
 	}

@@ -88,7 +88,7 @@ func (e *ManagerLeaveError) Error() string {
 
 // Hint says what to do about it.
 func (e *ManagerLeaveError) Hint() string {
-	return fmt.Sprintf("demote it first (docker node demote %s on another manager), or use --force", shortString(e.Plan.NodeID))
+	return fmt.Sprintf("demote it first with docker node demote %s on another manager, or use --force", shortString(e.Plan.NodeID))
 }
 
 func countNamed(n int, noun string, names []string) string {

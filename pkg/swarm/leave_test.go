@@ -31,7 +31,7 @@ func TestDecideLeave(t *testing.T) {
 		{"last manager --force", last, true, true, true, "", ""},
 		{"one of three managers", three, false, false, false,
 			"this node is one of 3 managers: leaving without demoting it first leaves a manager entry behind",
-			"demote it first (docker node demote n1 on another manager), or use --force"},
+			"demote it first with docker node demote n1 on another manager, or use --force"},
 		{"one of two managers: quorum", two, false, false, false,
 			"this node is a manager: leaving leaves 1 of 1 managers reachable and the swarm loses its Raft quorum (it stops accepting changes)", ""},
 		{"locked", LeavePlan{State: "locked", Host: "h"}, false, false, false, "the swarm on the Docker Engine at h is locked", ""},

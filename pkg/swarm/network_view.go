@@ -245,7 +245,7 @@ func (e *NetworkInUseError) Error() string {
 
 // Hint says what to do about it.
 func (e *NetworkInUseError) Hint() string {
-	return "remove or update those services first (docker service rm NAME)"
+	return "remove or update those services first, e.g. docker service rm NAME"
 }
 
 // NotOverlayError: microctl manages overlay networks only.
