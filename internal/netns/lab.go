@@ -328,6 +328,7 @@ func (l *Lab) teardown() error {
 	if err := os.RemoveAll(l.Dir); err != nil {
 		errs = append(errs, err)
 	}
+	_ = os.Remove(filepath.Dir(l.Dir)) // the root too, when no other lab uses it
 	return errors.Join(errs...)
 }
 
