@@ -17,6 +17,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/microctl/microctl/cmd/doctor"
+	"github.com/microctl/microctl/cmd/network"
+	"github.com/microctl/microctl/cmd/swarm"
 	"github.com/microctl/microctl/cmd/version"
 	"github.com/microctl/microctl/internal/cmdutil"
 	pkgdoctor "github.com/microctl/microctl/pkg/doctor"
@@ -63,6 +65,8 @@ unhealthy or did not converge, 130 interrupted.`,
 
 	root.AddCommand(
 		doctor.NewCmdDoctor(f, nil),
+		swarm.NewCmdSwarm(f),
+		network.NewCmdNetwork(f),
 		version.NewCmdVersion(f, nil),
 	)
 	markUsageErrors(root)
