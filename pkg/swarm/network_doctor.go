@@ -50,7 +50,7 @@ func NetworkResultOf(name string, same []network.Inspect) doctor.Result {
 	case len(same) == 0:
 		r.Status = doctor.Warn
 		r.Detail = fmt.Sprintf("overlay network %s is missing", name)
-		r.Hint = fmt.Sprintf("run: microctl swarm init (or microctl network create %s)", name)
+		r.Hint = fmt.Sprintf("run: microctl swarm init, or microctl network create %s", name)
 	case len(same) > 1:
 		r.Status = doctor.Fail
 		r.Detail = fmt.Sprintf("%d networks are named %s", len(same), name)
