@@ -18,7 +18,9 @@ import (
 
 	"github.com/microctl/microctl/cmd/doctor"
 	"github.com/microctl/microctl/cmd/health"
+	"github.com/microctl/microctl/cmd/network"
 	"github.com/microctl/microctl/cmd/registry"
+	"github.com/microctl/microctl/cmd/swarm"
 	"github.com/microctl/microctl/cmd/version"
 	"github.com/microctl/microctl/internal/cmdutil"
 	pkgdoctor "github.com/microctl/microctl/pkg/doctor"
@@ -65,8 +67,10 @@ unhealthy or did not converge, 130 interrupted.`,
 
 	root.AddCommand(
 		doctor.NewCmdDoctor(f, nil),
-		health.NewCmdHealth(f, nil),
+		swarm.NewCmdSwarm(f),
+		network.NewCmdNetwork(f),
 		registry.NewCmdRegistry(f),
+		health.NewCmdHealth(f, nil),
 		version.NewCmdVersion(f, nil),
 	)
 	markUsageErrors(root)
