@@ -148,7 +148,7 @@ func contains(s []string, v string) bool {
 	return false
 }
 
-// TestPrune: with --critical-for 2s, only the instance critical for the
+// TestPrune: with --critical-for 4s, only the instance critical for the
 // whole time goes; one turning critical midway and a passing one stay;
 // --dry-run removes nothing.
 func TestPrune(t *testing.T) {
@@ -160,11 +160,11 @@ func TestPrune(t *testing.T) {
 	if err := c.API.Agent().ServiceRegister(dead.Registration()); err != nil { // starts critical
 		t.Fatal(err)
 	}
-	late := instance("svc", "svc-late", 1500*time.Millisecond) // passes once, critical after 1.5s
+	late := instance("svc", "svc-late", 3*time.Second) // passes once, critical after 3s
 	if err := registry.NewRegistrar(c, late).Register(ctx); err != nil {
 		t.Fatal(err)
 	}
-	alive := instance("svc", "svc-alive", 2*time.Second)
+	alive := instance("svc", "svc-alive", 10*time.Second)
 	ra := registry.NewRegistrar(c, alive)
 	if err := ra.Register(ctx); err != nil {
 		t.Fatal(err)
@@ -172,7 +172,7 @@ func TestPrune(t *testing.T) {
 	go ra.Run(ctx, nil)
 
 	ios, _, out, errOut := cmdutil.Test()
-	base := PruneOptions{IO: ios, Consul: consulOf(c), StdinTTY: func() bool { return false }, CriticalFor: 2 * time.Second,
+	base := PruneOptions{IO: ios, Consul: consulOf(c), StdinTTY: func() bool { return false }, CriticalFor: 4 * time.Second,
 		Services: []string{"svc"}}
 	dry := base
 	dry.DryRun, dry.Output = true, cmdutil.FormatJSON
@@ -190,8 +190,8 @@ func TestPrune(t *testing.T) {
 		t.Fatal("--dry-run removed something")
 	}
 	// Pass svc-late again: it is passing when the observation starts and
-	// turns critical 1.5s into it, so it has been critical for less than
-	// --critical-for when the observation ends.
+	// turns critical 3s into it, so it has been critical for less than
+	// --critical-for (4s) when the observation ends.
 	if err := c.API.Agent().UpdateTTL(late.CheckID(), "", api.HealthPassing); err != nil {
 		t.Fatal(err)
 	}

@@ -46,7 +46,9 @@ func TestWatchSeesHeartbeatsStop(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 
-	const ttl = 2 * time.Second
+	// A TTL well above the interval: heartbeats on a loaded machine must
+	// not be late enough to expire it while they run.
+	const ttl = 3 * time.Second
 	a := goMicro("greeter", "greeter-a", ttl, 500*time.Millisecond)
 	reg := registry.NewRegistrar(c, a)
 	if err := reg.Register(ctx); err != nil {
@@ -140,7 +142,7 @@ func TestObserveCritical(t *testing.T) {
 	dead := goMicro("svc", "svc-dead", 30*time.Second, 10*time.Second)             // critical all along
 	recovering := goMicro("svc", "svc-recovering", 30*time.Second, 10*time.Second) // critical, then passes once
 	dying := goMicro("svc", "svc-dying", time.Second, 300*time.Millisecond)        // passing, then critical midway
-	alive := goMicro("svc", "svc-alive", 2*time.Second, 300*time.Millisecond)      // heartbeats throughout
+	alive := goMicro("svc", "svc-alive", 10*time.Second, time.Second)              // heartbeats throughout
 	registerCritical(t, c, dead)
 	registerCritical(t, c, recovering)
 	if err := registry.NewRegistrar(c, dying).Register(ctx); err != nil {
