@@ -66,7 +66,7 @@ func (s *Store) Init(ctx context.Context, o InitOptions) (*Result, error) {
 		var cur *material
 		if o.Legacy {
 			ring.LegacyPath = s.o.LegacyPath
-			adopted, err := s.adoptLegacy(ctx)
+			adopted, err := s.adoptLegacy(ctx, snap)
 			if err != nil {
 				return nil, err
 			}
@@ -96,12 +96,14 @@ func (s *Store) Init(ctx context.Context, o InitOptions) (*Result, error) {
 	})
 }
 
-// adoptLegacy returns the secret already at the legacy path, if any.
-func (s *Store) adoptLegacy(ctx context.Context) (*material, error) {
+// adoptLegacy returns the secret already at the legacy path, if any, and
+// records the value in snap for the check-and-set that replaces it.
+func (s *Store) adoptLegacy(ctx context.Context, snap *Snapshot) (*material, error) {
 	e, err := s.kv.KVGet(ctx, s.o.LegacyPath)
 	if err != nil || e == nil {
 		return nil, err
 	}
+	snap.Legacy = e
 	var v struct {
 		Key string `json:"key"`
 	}
@@ -305,10 +307,10 @@ func (s *Store) Rollback(ctx context.Context, o RollbackOptions) (*Result, error
 		}
 		backKid := back.Kid
 		if next := ring.NextKey(); next != nil {
-			if next.ActivatedAt == nil {
-				ring.Keys = slices.DeleteFunc(ring.Keys, func(k Key) bool { return k.Kid == next.Kid })
-				ch.deleted = append(ch.deleted, next.Kid)
-				ch.res.Pruned = append(ch.res.Pruned, next.Kid)
+			if nextKid := next.Kid; next.ActivatedAt == nil {
+				ring.Keys = slices.DeleteFunc(ring.Keys, func(k Key) bool { return k.Kid == nextKid })
+				ch.deleted = append(ch.deleted, nextKid)
+				ch.res.Pruned = append(ch.res.Pruned, nextKid)
 			} else {
 				next.State = Previous
 				next.RetireAfter = ptr(now.Add(grace))

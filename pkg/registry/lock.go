@@ -3,6 +3,7 @@ package registry
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -71,7 +72,7 @@ func (c *Client) AcquireLock(ctx context.Context, key string, value []byte, opts
 		opt(&o)
 	}
 	wq := (&api.WriteOptions{}).WithContext(ctx)
-	id, _, err := c.API.Session().Create(&api.SessionEntry{
+	entry := &api.SessionEntry{
 		Name: o.Name,
 		TTL:  o.TTL.String(),
 		// Destroying the session deletes the lock key, so a released or
@@ -82,8 +83,22 @@ func (c *Client) AcquireLock(ctx context.Context, key string, value []byte, opts
 		// check-session, so the delay would only make the next operator
 		// wait for nothing.
 		LockDelay: time.Millisecond,
-	}, wq)
-	if err != nil {
+	}
+	var id string
+	for attempt := 1; ; attempt++ {
+		var err error
+		id, _, err = c.API.Session().Create(entry, wq)
+		if err == nil {
+			break
+		}
+		// A session is tied to the agent's node, which an agent that has
+		// just started may not have registered in the catalog yet.
+		if strings.Contains(err.Error(), "Missing node registration") && attempt < 50 {
+			if !sleepCtx(ctx, 100*time.Millisecond) {
+				return nil, ctx.Err()
+			}
+			continue
+		}
 		return nil, fmt.Errorf("create a session for lock %s: %w", key, c.Err(err))
 	}
 	destroy := func() {
@@ -109,6 +124,18 @@ func (c *Client) AcquireLock(ctx context.Context, key string, value []byte, opts
 			destroy()
 			return nil, err
 		}
+		free := e == nil || e.Session == ""
+		if free && attempt < 10 {
+			// Free, yet the acquire failed: the lock-delay Consul applies
+			// after the previous holder's session ended. That is not
+			// someone holding the lock, so retry shortly even when told
+			// not to wait.
+			if !sleepCtx(ctx, Backoff(attempt, 10*time.Millisecond, 500*time.Millisecond)) {
+				destroy()
+				return nil, ctx.Err()
+			}
+			continue
+		}
 		remaining := time.Until(deadline)
 		if remaining <= 0 {
 			destroy()
@@ -118,9 +145,7 @@ func (c *Client) AcquireLock(ctx context.Context, key string, value []byte, opts
 			}
 			return nil, held
 		}
-		if e == nil || e.Session == "" {
-			// Free, yet the acquire failed: the lock-delay after a lost
-			// session. Try again shortly.
+		if free {
 			if !sleepCtx(ctx, min(remaining, Backoff(attempt, 10*time.Millisecond, time.Second))) {
 				destroy()
 				return nil, ctx.Err()
