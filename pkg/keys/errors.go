@@ -131,3 +131,24 @@ func (e *ReadBackError) Unwrap() error { return e.Err }
 
 // Hint says what to do about it.
 func (e *ReadBackError) Hint() string { return "check it with microctl key show and microctl doctor" }
+
+// PolicyError is a refusal by Consul's ACLs that is not about one KV path
+// (creating the lock's session): its hint spells out the whole policy an
+// operator's token needs to change the ring.
+type PolicyError struct {
+	Path string
+	Err  error
+}
+
+func (e *PolicyError) Error() string { return e.Err.Error() }
+func (e *PolicyError) Unwrap() error { return e.Err }
+
+// Hint says what to do about it.
+func (e *PolicyError) Hint() string { return "the token needs " + WritePolicy(e.Path) }
+
+// WritePolicy is the ACL policy, on one line, that lets a token change the
+// ring at path: the ring itself, its lock and audit records, and sessions.
+func WritePolicy(path string) string {
+	return fmt.Sprintf(`key_prefix %q { policy = "write" } key_prefix %q { policy = "write" } key_prefix %q { policy = "write" } session_prefix "" { policy = "write" }`,
+		path+"/", LockPrefix+path, AuditPrefix+path+"/")
+}

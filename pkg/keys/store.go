@@ -434,6 +434,11 @@ func (s *Store) update(ctx context.Context, op string, dryRun bool, plan planFun
 		if errors.As(err, &held) {
 			return nil, &BusyError{LockKey: held.Key, Holder: parseHolder(held.Holder)}
 		}
+		var denied *registry.KVDeniedError
+		var pe *registry.PermissionError
+		if !errors.As(err, &denied) && errors.As(err, &pe) {
+			return nil, &PolicyError{Path: s.o.Path, Err: err}
+		}
 		return nil, err
 	}
 	defer lock.Release(ctx)
