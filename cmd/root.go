@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/microctl/microctl/cmd/doctor"
+	"github.com/microctl/microctl/cmd/key"
 	"github.com/microctl/microctl/cmd/version"
 	"github.com/microctl/microctl/internal/cmdutil"
 	pkgdoctor "github.com/microctl/microctl/pkg/doctor"
@@ -63,6 +64,7 @@ unhealthy or did not converge, 130 interrupted.`,
 
 	root.AddCommand(
 		doctor.NewCmdDoctor(f, nil),
+		key.NewCmdKey(f),
 		version.NewCmdVersion(f, nil),
 	)
 	markUsageErrors(root)

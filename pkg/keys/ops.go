@@ -177,6 +177,7 @@ func (s *Store) Rotate(ctx context.Context, o RotateOptions) (*Result, error) {
 			cur.DeactivatedAt = ptr(now)
 			cur.RetireAfter = ptr(now.Add(grace))
 			ch.res.RetireAfter = cur.RetireAfter
+			ch.res.Previous = cur.Kid
 		}
 		promoted := ring.NextKey()
 		if promoted == nil {
@@ -314,6 +315,7 @@ func (s *Store) Rollback(ctx context.Context, o RollbackOptions) (*Result, error
 			} else {
 				next.State = Previous
 				next.RetireAfter = ptr(now.Add(grace))
+				ch.res.Previous, ch.res.RetireAfter = next.Kid, next.RetireAfter
 			}
 		}
 		// Pointers into ring.Keys moved if a key was deleted: look again.
@@ -352,7 +354,12 @@ func (s *Store) Prune(ctx context.Context, o PruneOptions) (*Result, error) {
 		return nil, err
 	}
 	if len(prunable(ring, s.now())) == 0 {
-		return s.finish(&change{res: Result{Current: ring.CurrentKey().Kid}}, "prune", o.DryRun), nil
+		res := s.finish(&change{res: Result{Current: ring.CurrentKey().Kid}}, "prune", o.DryRun)
+		res.Generation = ring.Generation
+		if k := ring.NextKey(); k != nil {
+			res.Next = k.Kid
+		}
+		return res, nil
 	}
 	return s.update(ctx, "prune", o.DryRun, func(snap *Snapshot, now time.Time) (*change, error) {
 		if snap.Ring == nil {

@@ -356,6 +356,7 @@ type Result struct {
 	Generation   int64      `json:"generation"`
 	Current      string     `json:"current"`
 	Next         string     `json:"next,omitempty"`
+	Previous     string     `json:"previous,omitempty"` // the key this change made previous
 	Added        []string   `json:"added"`
 	Retired      []string   `json:"retired"`
 	Revoked      []string   `json:"revoked"`
