@@ -111,16 +111,21 @@ func runShow(ctx context.Context, opts *ShowOptions) error {
 			out.Keys = append(out.Keys, ShowKey{Key: *k, AgeSeconds: int64(now.Sub(k.CreatedAt).Seconds()), Verifiable: k.Verifiable(now)})
 		}
 	}
-	if opts.Output.JSON() {
-		return cmdutil.PrintJSON(opts.IO.Out, out)
+	return renderShow(opts.IO, opts.Output, out)
+}
+
+func renderShow(io *cmdutil.IOStreams, format cmdutil.Format, out ShowRing) error {
+	if format.JSON() {
+		return cmdutil.PrintJSON(io.Out, out)
 	}
-	fmt.Fprintf(opts.IO.Out, "key ring at %s: generation %d, max token TTL %s, updated %s by %s\n",
-		out.Path, out.Generation, ring.RequiredGrace(), out.UpdatedAt.Format(time.RFC3339), out.UpdatedBy)
-	if ring.LegacyPath != "" {
-		fmt.Fprintf(opts.IO.Out, "legacy mode: the current HS256 secret is mirrored to %s\n", ring.LegacyPath)
+	maxTTL := time.Duration(max(out.MaxTokenTTLSeconds, out.IssuedMaxTTLSeconds)) * time.Second
+	fmt.Fprintf(io.Out, "key ring at %s: generation %d, max token TTL %s, updated %s by %s\n",
+		out.Path, out.Generation, maxTTL, out.UpdatedAt.Format(time.RFC3339), out.UpdatedBy)
+	if out.LegacyPath != "" {
+		fmt.Fprintf(io.Out, "legacy mode: the current HS256 secret is mirrored to %s\n", out.LegacyPath)
 	}
-	fmt.Fprintln(opts.IO.Out)
-	t := cmdutil.NewTable(opts.IO.Out, "KID", "ALG", "STATE", "AGE", "VERIFIES UNTIL")
+	fmt.Fprintln(io.Out)
+	t := cmdutil.NewTable(io.Out, "KID", "ALG", "STATE", "AGE", "VERIFIES UNTIL")
 	for _, k := range out.Keys {
 		until := "-"
 		switch {
