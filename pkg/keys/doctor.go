@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/microctl/microctl/pkg/doctor"
+	"github.com/microctl/microctl/pkg/registry"
 )
 
 // Probe checks the ring at the store's path:
@@ -118,4 +120,29 @@ func HumanDuration(d time.Duration) string {
 		return "-" + s
 	}
 	return s
+}
+
+// DoctorProbe is Probe for `microctl doctor`: it builds the store from the
+// command's lazy Consul client and the ring path (MICROCTL_KEY_PATH or the
+// default when path is ""), and skips the checks when there is no client.
+func DoctorProbe(consul func() (*registry.Client, error), path string) doctor.Probe {
+	return func(ctx context.Context) []doctor.Result {
+		names := []string{"keys.ring", "keys.age", "keys.next"}
+		c, err := consul()
+		if err != nil {
+			return doctor.Skipped("no Consul client", names...)
+		}
+		if path == "" {
+			path = os.Getenv("MICROCTL_KEY_PATH")
+		}
+		opts := []Option{}
+		if path != "" {
+			opts = append(opts, WithPath(path))
+		}
+		s, err := NewStore(c, opts...)
+		if err != nil {
+			return append([]doctor.Result{{Check: "keys.ring", Status: doctor.Fail, Detail: err.Error()}}, doctor.Skipped("bad ring path", names[1:]...)...)
+		}
+		return Probe(s)(ctx)
+	}
 }

@@ -43,7 +43,7 @@ func (e *CorruptError) Unwrap() error { return e.Err }
 
 // Hint says what to do about it.
 func (e *CorruptError) Hint() string {
-	return "inspect it with: consul kv get " + e.Key + " (every value under the ring's path must be a JSON object microctl wrote; go-config fails the whole read otherwise)"
+	return "inspect it with consul kv get " + e.Key + "; every value under the ring's path must be a JSON object microctl wrote, or go-config fails the whole read"
 }
 
 // BusyError means another operator held the ring's lock for all of the wait.
