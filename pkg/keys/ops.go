@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -169,7 +170,8 @@ func (s *Store) Rotate(ctx context.Context, o RotateOptions) (*Result, error) {
 		cur := ring.CurrentKey()
 		if o.Revoke {
 			retire(cur, now, true)
-			ch.deleted = append(ch.deleted, cur.Kid)
+			// A leaked key's private half goes first, whatever else waits.
+			ch.deleted = append([]string{cur.Kid}, ch.deleted...)
 			ch.res.Revoked = append(ch.res.Revoked, cur.Kid)
 			ch.res.Warnings = append(ch.res.Warnings, fmt.Sprintf("revoked %s: every token it signed is rejected as soon as verifiers see this change", cur.Kid))
 		} else {
@@ -349,11 +351,37 @@ type PruneOptions struct {
 // ring, with their private halves. Idempotent: with nothing to drop it
 // writes nothing and takes no lock, so cron can run it as often as it likes.
 func (s *Store) Prune(ctx context.Context, o PruneOptions) (*Result, error) {
+	var total *Result
+	for {
+		res, err := s.pruneOnce(ctx, o)
+		if err != nil {
+			return nil, err
+		}
+		if total == nil {
+			total = res
+		} else {
+			total.Pruned = append(total.Pruned, res.Pruned...)
+			total.Generation, total.AuditKey = res.Generation, res.AuditKey
+		}
+		// A prune with more private keys to delete than one transaction
+		// holds leaves the rest for another round; each round is a
+		// complete, fenced change of its own.
+		if o.DryRun || !res.Changed || res.deferred == 0 {
+			return total, nil
+		}
+	}
+}
+
+func (s *Store) pruneOnce(ctx context.Context, o PruneOptions) (*Result, error) {
 	ring, err := s.Ring(ctx)
 	if err != nil {
 		return nil, err
 	}
-	if len(prunable(ring, s.now())) == 0 {
+	orphans, err := s.orphans(ctx, ring)
+	if err != nil {
+		return nil, err
+	}
+	if len(prunable(ring, s.now())) == 0 && len(orphans) == 0 {
 		res := s.finish(&change{res: Result{Current: ring.CurrentKey().Kid}}, "prune", o.DryRun)
 		res.Generation = ring.Generation
 		if k := ring.NextKey(); k != nil {
@@ -366,20 +394,45 @@ func (s *Store) Prune(ctx context.Context, o PruneOptions) (*Result, error) {
 			return nil, &NoRingError{Path: s.o.Path}
 		}
 		drop := prunable(snap.Ring, now)
-		if len(drop) == 0 {
+		var orphans []string
+		for kid := range snap.private {
+			if k := snap.Ring.Find(kid); k == nil || k.State == Retired {
+				orphans = append(orphans, kid)
+			}
+		}
+		if len(drop) == 0 && len(orphans) == 0 {
 			return &change{res: Result{Current: snap.Ring.CurrentKey().Kid}}, nil
 		}
+		slices.Sort(orphans)
 		ring := snap.Ring.clone()
 		ch := &change{ring: ring}
 		ring.Keys = slices.DeleteFunc(ring.Keys, func(k Key) bool { return slices.Contains(drop, k.Kid) })
-		for _, kid := range drop {
-			if _, ok := snap.private[kid]; ok {
+		for _, kid := range append(drop, orphans...) {
+			if _, ok := snap.private[kid]; ok && !slices.Contains(ch.deleted, kid) {
 				ch.deleted = append(ch.deleted, kid)
 			}
 		}
 		ch.res.Pruned = drop
 		return ch, nil
 	})
+}
+
+// orphans lists private keys stored for kids the ring no longer has, or
+// has as retired: left behind when a change had more to delete than one
+// transaction holds. It reads the kids only, not the keys.
+func (s *Store) orphans(ctx context.Context, ring *Ring) ([]string, error) {
+	kids, err := s.kv.KVKeys(ctx, s.PrivateKey(""))
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, key := range kids {
+		kid := strings.TrimPrefix(key, s.PrivateKey(""))
+		if k := ring.Find(kid); k == nil || k.State == Retired {
+			out = append(out, kid)
+		}
+	}
+	return out, nil
 }
 
 func prunable(r *Ring, now time.Time) []string {

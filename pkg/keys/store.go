@@ -37,6 +37,7 @@ const (
 type Backend interface {
 	KVGet(ctx context.Context, key string) (*registry.KVEntry, error)
 	KVList(ctx context.Context, prefix string) (registry.KVListing, error)
+	KVKeys(ctx context.Context, prefix string) ([]string, error)
 	KVWatch(ctx context.Context, key string, index uint64, wait time.Duration) (*registry.KVEntry, uint64, error)
 	Commit(ctx context.Context, txn *registry.Txn) error
 	AcquireLock(ctx context.Context, key string, value []byte, opts ...registry.LockOption) (*registry.Lock, error)
@@ -366,15 +367,24 @@ type Result struct {
 	Legacy       string     `json:"legacy_path,omitempty"`
 	AuditKey     string     `json:"audit_key,omitempty"`
 	Warnings     []string   `json:"warnings,omitempty"`
+
+	deferred int // private keys left for the next prune round
 }
+
+// maxValueSize is Consul's limit on one KV value (512 KB by default).
+const maxValueSize = 512 * 1024
+
+// auditOps is the room kept in every transaction for the audit record.
+const auditOps = 1
 
 // change is a planned write: the new ring and the private keys to create
 // and delete.
 type change struct {
-	op      string
-	ring    *Ring
-	created []*material
-	deleted []string
+	op       string
+	ring     *Ring
+	created  []*material
+	deleted  []string // private keys to delete, most important first
+	deferred int      // deletions that did not fit in the transaction
 	grace   time.Duration
 	forced  bool
 	res     Result
@@ -473,7 +483,11 @@ func (s *Store) update(ctx context.Context, op string, dryRun bool, plan planFun
 	rec := auditRecord{Op: op, Path: s.o.Path, Who: who, TokenAccessor: accessor, At: now, Generation: ch.ring.Generation,
 		Current: res.Current, Next: res.Next, Added: res.Added, Retired: res.Retired, Revoked: res.Revoked, Pruned: res.Pruned,
 		GraceSeconds: res.GraceSeconds, Forced: ch.forced}
-	res.AuditKey = fmt.Sprintf("%s%s-%s-g%d", s.AuditPrefix(), now.Format("20060102T150405Z"), op, ch.ring.Generation)
+	// Time first so a listing reads in order; the generation and a random
+	// suffix keep two rings re-created in the same second apart.
+	suffix := make([]byte, 3)
+	_, _ = io.ReadFull(s.o.Rand, suffix)
+	res.AuditKey = fmt.Sprintf("%s%s-%s-g%d-%x", s.AuditPrefix(), now.Format("20060102T150405Z"), op, ch.ring.Generation, suffix)
 	b, _ := json.Marshal(rec)
 	txn.CAS(res.AuditKey, b, 0)
 
@@ -529,11 +543,6 @@ func (s *Store) stage(txn *registry.Txn, snap *Snapshot, ch *change, now time.Ti
 		}
 		txn.CAS(s.PrivateKey(m.kid), b, 0)
 	}
-	for _, kid := range ch.deleted {
-		if p, ok := snap.private[kid]; ok {
-			txn.DeleteCAS(s.PrivateKey(kid), p.index)
-		}
-	}
 	var legacy []byte
 	if ch.ring.LegacyPath != "" {
 		cur := ch.ring.CurrentKey()
@@ -552,8 +561,29 @@ func (s *Store) stage(txn *registry.Txn, snap *Snapshot, ch *change, now time.Ti
 			txn.CheckIndex(ch.ring.LegacyPath, idx)
 		}
 	}
-	if txn.Len() > registry.MaxTxnOps {
-		return nil, fmt.Errorf("the change needs %d operations, over Consul's %d per transaction: run microctl key prune first", txn.Len(), registry.MaxTxnOps)
+	for _, b := range [][]byte{ringJSON, jwksJSON} {
+		if len(b) > maxValueSize {
+			return nil, fmt.Errorf("the ring would need a %d KB value, over Consul's %d KB: %d keys are verifiable; run microctl key prune, or rotate with a shorter --grace",
+				len(b)/1024, maxValueSize/1024, len(ch.ring.Keys))
+		}
+	}
+	// Private keys to delete go last, as many as the transaction has room
+	// for, in the order planned (a revoked key first). The rest belong to
+	// keys already out of the ring or retired, which nothing reads; prune
+	// deletes them in later transactions.
+	for _, kid := range ch.deleted {
+		p, ok := snap.private[kid]
+		if !ok {
+			continue
+		}
+		if txn.Len()+1+auditOps > registry.MaxTxnOps {
+			ch.deferred++
+			continue
+		}
+		txn.DeleteCAS(s.PrivateKey(kid), p.index)
+	}
+	if txn.Len()+auditOps > registry.MaxTxnOps {
+		return nil, fmt.Errorf("the change needs %d operations, over Consul's %d per transaction", txn.Len()+auditOps, registry.MaxTxnOps)
 	}
 	return legacy, nil
 }
@@ -565,6 +595,7 @@ func (s *Store) finish(ch *change, op string, dryRun bool) *Result {
 		res = &ch.res
 		res.Op, res.Path, res.DryRun = op, s.o.Path, dryRun
 		res.Changed = !ch.noop() && !dryRun
+		res.deferred = ch.deferred
 		if ch.grace > 0 {
 			res.GraceSeconds = int64(SecondsOf(ch.grace))
 		}

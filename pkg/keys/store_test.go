@@ -724,3 +724,52 @@ func TestVerifierFollows(t *testing.T) {
 func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
+
+// TestManyKeysExpireTogether: more keys retire at once than one Consul
+// transaction (64 operations) can delete. The rotation still goes through,
+// and prune finishes the job in as many fenced rounds as it needs.
+func TestManyKeysExpireTogether(t *testing.T) {
+	t.Parallel()
+	agent := testenv.StartAgent(t)
+	c := agent.Client(t, "")
+	ctx := ctxT(t)
+	clk := newClock()
+	s := newStore(t, c, clk)
+	if _, err := s.Init(ctx, InitOptions{MaxTokenTTL: time.Minute}); err != nil {
+		t.Fatal(err)
+	}
+	const n = 80
+	for i := range n {
+		if _, err := s.Rotate(ctx, RotateOptions{}); err != nil {
+			t.Fatalf("rotation %d: %v", i, err)
+		}
+	}
+	clk.Advance(time.Hour)
+	res, err := s.Rotate(ctx, RotateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Retired) != n {
+		t.Fatalf("retired %d keys, want %d", len(res.Retired), n)
+	}
+	goConfigRead(t, c, "micro/config/")
+	if left, _ := c.KVKeys(ctx, s.PrivateKey("")); len(left) <= 3 {
+		t.Fatalf("%d private keys after the rotation: the test did not overflow a transaction", len(left))
+	}
+	pr, err := s.Prune(ctx, PruneOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pr.Pruned) != n {
+		t.Fatalf("pruned %d, want %d", len(pr.Pruned), n)
+	}
+	keys, _ := c.KVKeys(ctx, s.PrivateKey(""))
+	ring, _ := s.Ring(ctx)
+	if len(keys) != len(ring.Keys) || len(ring.Keys) != 3 {
+		t.Fatalf("%d private keys and %d ring keys left, want 3 and 3", len(keys), len(ring.Keys))
+	}
+	if again, err := s.Prune(ctx, PruneOptions{}); err != nil || again.Changed {
+		t.Fatalf("second prune: %+v %v", again, err)
+	}
+	goConfigRead(t, c, "micro/config/")
+}

@@ -108,6 +108,15 @@ func (c *Client) KVList(ctx context.Context, prefix string) (KVListing, error) {
 	return l, nil
 }
 
+// KVKeys lists the keys under prefix without their values.
+func (c *Client) KVKeys(ctx context.Context, prefix string) ([]string, error) {
+	keys, _, err := c.API.KV().Keys(prefix, "", (&api.QueryOptions{}).WithContext(ctx))
+	if err != nil {
+		return nil, fmt.Errorf("list %s: %w", prefix, c.kvErr(prefix, "list", err))
+	}
+	return keys, nil
+}
+
 // KVWatch is a blocking read of key: it returns when the key's index moves
 // past index or after wait (Consul caps it at 10 minutes). It returns the
 // entry (nil when the key does not exist) and the index to pass next time.
