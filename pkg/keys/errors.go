@@ -27,7 +27,9 @@ func (e *RingExistsError) Error() string {
 }
 
 // Hint says what to do about it.
-func (e *RingExistsError) Hint() string { return "rotate it with microctl key rotate, or inspect it with microctl key show" }
+func (e *RingExistsError) Hint() string {
+	return "rotate it with microctl key rotate, or inspect it with microctl key show"
+}
 
 // CorruptError means a value under the ring's path is not what microctl
 // wrote there. Nothing was changed.

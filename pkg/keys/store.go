@@ -385,9 +385,9 @@ type change struct {
 	created  []*material
 	deleted  []string // private keys to delete, most important first
 	deferred int      // deletions that did not fit in the transaction
-	grace   time.Duration
-	forced  bool
-	res     Result
+	grace    time.Duration
+	forced   bool
+	res      Result
 }
 
 func (c *change) noop() bool { return c == nil || c.ring == nil }
@@ -413,7 +413,6 @@ type auditRecord struct {
 // planFunc computes a change from a snapshot taken under the lock. A nil
 // change (or one without a ring) means there is nothing to write.
 type planFunc func(snap *Snapshot, now time.Time) (*change, error)
-
 
 // update runs one write the safe way: take the ring's session lock, read
 // and check everything, plan, then write every value in ONE transaction
