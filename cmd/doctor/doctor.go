@@ -75,24 +75,36 @@ func run(ctx context.Context, opts *Options) error {
 }
 
 func dockerProbe(opts *Options) doctor.Probe {
-	return func(ctx context.Context) []doctor.Result {
+	return lazyProbe(func() (doctor.Probe, error) {
 		cli, err := opts.Docker()
 		if err != nil {
-			return append([]doctor.Result{{Check: "docker.engine", Status: doctor.Fail, Detail: err.Error()}},
-				doctor.Skipped("no Docker client", "docker.api", "docker.swarm")...)
+			return nil, err
 		}
-		return swarm.EngineProbe(cli)(ctx)
-	}
+		return swarm.EngineProbe(cli), nil
+	}, "docker.engine", "docker.api", "docker.swarm")
 }
 
 func consulProbe(opts *Options) doctor.Probe {
-	return func(ctx context.Context) []doctor.Result {
+	return lazyProbe(func() (doctor.Probe, error) {
 		c, err := opts.Consul()
 		if err != nil {
-			return append([]doctor.Result{{Check: "consul.agent", Status: doctor.Fail, Detail: err.Error()}},
-				doctor.Skipped("no Consul client", "consul.leader", "consul.token")...)
+			return nil, err
 		}
-		return registry.AgentProbe(c)(ctx)
+		return registry.AgentProbe(c), nil
+	}, "consul.agent", "consul.leader", "consul.token")
+}
+
+// lazyProbe builds a client only when the probe runs; when the client
+// cannot be built (a malformed address) the first check fails with the
+// reason and the others are skipped.
+func lazyProbe(build func() (doctor.Probe, error), first string, rest ...string) doctor.Probe {
+	return func(ctx context.Context) []doctor.Result {
+		p, err := build()
+		if err != nil {
+			return append([]doctor.Result{{Check: first, Status: doctor.Fail, Detail: err.Error(), Hint: doctor.HintOf(err)}},
+				doctor.Skipped("no client", rest...)...)
+		}
+		return p(ctx)
 	}
 }
 
