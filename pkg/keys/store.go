@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/user"
 	"regexp"
-	"slices"
 	"strings"
 	"time"
 
@@ -380,7 +379,6 @@ const auditOps = 1
 // change is a planned write: the new ring and the private keys to create
 // and delete.
 type change struct {
-	op       string
 	ring     *Ring
 	created  []*material
 	deleted  []string // private keys to delete, most important first
@@ -652,14 +650,4 @@ func (s *Store) readBack(ctx context.Context, ch *change, legacy []byte, now tim
 		return fmt.Errorf("%s does not hold the current secret", snap.Ring.LegacyPath)
 	}
 	return nil
-}
-
-// sortedKids returns the kids of ks.
-func sortedKids(ks []*Key) []string {
-	out := make([]string, 0, len(ks))
-	for _, k := range ks {
-		out = append(out, k.Kid)
-	}
-	slices.Sort(out)
-	return out
 }
