@@ -450,6 +450,7 @@ func TestGraceAndRecordedTTL(t *testing.T) {
 	if err != nil || !tok.RecordedTTL {
 		t.Fatalf("sign 3h: %+v, %v", tok, err)
 	}
+	goConfigRead(t, c, "micro/config/")
 	ring, _ := s.Ring(ctx)
 	if ring.IssuedMaxTTL != 3*3600 || ring.RequiredGrace() != 3*time.Hour {
 		t.Fatalf("ring records %d s", ring.IssuedMaxTTL)
