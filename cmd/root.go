@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/microctl/microctl/cmd/doctor"
+	"github.com/microctl/microctl/cmd/key"
 	"github.com/microctl/microctl/cmd/network"
 	"github.com/microctl/microctl/cmd/swarm"
 	"github.com/microctl/microctl/cmd/version"
@@ -65,6 +66,7 @@ unhealthy or did not converge, 130 interrupted.`,
 
 	root.AddCommand(
 		doctor.NewCmdDoctor(f, nil),
+		key.NewCmdKey(f),
 		swarm.NewCmdSwarm(f),
 		network.NewCmdNetwork(f),
 		version.NewCmdVersion(f, nil),
