@@ -18,6 +18,7 @@ import (
 
 	"github.com/microctl/microctl/cmd/doctor"
 	"github.com/microctl/microctl/cmd/health"
+	"github.com/microctl/microctl/cmd/key"
 	"github.com/microctl/microctl/cmd/network"
 	"github.com/microctl/microctl/cmd/registry"
 	"github.com/microctl/microctl/cmd/swarm"
@@ -67,6 +68,7 @@ unhealthy or did not converge, 130 interrupted.`,
 
 	root.AddCommand(
 		doctor.NewCmdDoctor(f, nil),
+		key.NewCmdKey(f),
 		swarm.NewCmdSwarm(f),
 		network.NewCmdNetwork(f),
 		registry.NewCmdRegistry(f),

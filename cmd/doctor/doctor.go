@@ -11,6 +11,7 @@ import (
 
 	"github.com/microctl/microctl/internal/cmdutil"
 	"github.com/microctl/microctl/pkg/doctor"
+	"github.com/microctl/microctl/pkg/keys"
 	"github.com/microctl/microctl/pkg/registry"
 	"github.com/microctl/microctl/pkg/swarm"
 )
@@ -37,7 +38,10 @@ with its verdict and, when something is wrong, what to do about it.
 
 Checks: the Docker Engine answers; its API version is supported; this node
 is a swarm manager; the overlay network "micro" exists; Consul answers; a
-leader is elected; the ACL token is accepted.
+leader is elected; the ACL token is accepted; the JWT key ring (at
+MICROCTL_KEY_PATH, default micro/config/jwt) reads, its current key is
+younger than the rotation period and a next key is published. Key checks are
+skipped when there is no ring.
 
 Exit code 3 when any check fails, so doctor can gate a script.`,
 		Example: `  microctl doctor
@@ -61,7 +65,7 @@ Exit code 3 when any check fails, so doctor can gate a script.`,
 func run(ctx context.Context, opts *Options) error {
 	ctx, cancel := context.WithTimeout(ctx, opts.Timeout)
 	defer cancel()
-	rep := doctor.Run(ctx, dockerProbe(opts), networkProbe(opts), consulProbe(opts))
+	rep := doctor.Run(ctx, dockerProbe(opts), networkProbe(opts), consulProbe(opts), keys.DoctorProbe(opts.Consul, ""))
 	if ctx.Err() != nil && context.Cause(ctx) == context.Canceled {
 		return ctx.Err()
 	}
