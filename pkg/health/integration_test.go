@@ -61,7 +61,12 @@ func TestWatchSeesHeartbeatsStop(t *testing.T) {
 	ready := make(chan []health.Instance, 1)
 	w := health.NewWatcher(c, health.WatchOptions{Services: []string{"greeter"}, Ready: func(ins []health.Instance) { ready <- ins }})
 	done := make(chan error, 1)
-	go func() { done <- w.Run(ctx, func(e health.Event) { events <- e }) }()
+	go func() {
+		done <- w.Run(ctx, func(e health.Event) {
+			t.Logf("event %s %s %s->%s, instance %s", e.Type, e.Instance, e.From, e.To, e.Status)
+			events <- e
+		})
+	}()
 	select {
 	case ins := <-ready:
 		if len(ins) != 1 || ins[0].Status != "passing" || ins[0].TTL != ttl {
@@ -101,9 +106,18 @@ func TestWatchSeesHeartbeatsStop(t *testing.T) {
 	if err := registry.NewRegistrar(c, b).Register(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if e := next("registered", 10*time.Second); e.Type != health.EventRegistered || e.Instance != "greeter-b" ||
+	e = next("registered", 10*time.Second)
+	if e.Type != health.EventRegistered || e.Instance != "greeter-b" ||
 		e.Address != "10.0.1.5:8080" || e.Version != "1.0.0" || e.TTL == nil || *e.TTL != "1m0s" {
 		t.Fatalf("event = %+v", e)
+	}
+	// Registering is two steps, register then pass (a TTL check starts
+	// critical): the watch may see the instance arrive critical, then pass.
+	if e.Status != "passing" {
+		if e := next("transition", 10*time.Second); e.Type != health.EventTransition || e.Instance != "greeter-b" ||
+			e.From != "critical" || e.To != "passing" || e.PreviousAtLeast {
+			t.Fatalf("event = %+v", e)
+		}
 	}
 	// Not filtered in: another service's registration makes no event.
 	if err := registry.NewRegistrar(c, goMicro("other", "other-1", time.Minute, 10*time.Second)).Register(ctx); err != nil {
