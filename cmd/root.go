@@ -17,8 +17,10 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/microctl/microctl/cmd/doctor"
+	"github.com/microctl/microctl/cmd/health"
 	"github.com/microctl/microctl/cmd/key"
 	"github.com/microctl/microctl/cmd/network"
+	"github.com/microctl/microctl/cmd/registry"
 	"github.com/microctl/microctl/cmd/swarm"
 	"github.com/microctl/microctl/cmd/version"
 	"github.com/microctl/microctl/internal/cmdutil"
@@ -69,6 +71,8 @@ unhealthy or did not converge, 130 interrupted.`,
 		key.NewCmdKey(f),
 		swarm.NewCmdSwarm(f),
 		network.NewCmdNetwork(f),
+		registry.NewCmdRegistry(f),
+		health.NewCmdHealth(f, nil),
 		version.NewCmdVersion(f, nil),
 	)
 	markUsageErrors(root)
