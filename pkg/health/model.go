@@ -67,10 +67,10 @@ type Timing struct {
 }
 
 // MetaDeregisterAfter is the Meta key under which a registration may
-// publish its DeregisterCriticalServiceAfter. go-micro publishes none and
-// Consul returns none, so the lint rule that needs it runs only when it is
-// there.
-const MetaDeregisterAfter = "micro_deregister_critical_after"
+// publish its DeregisterCriticalServiceAfter (registry.Registrar does).
+// go-micro itself publishes none and Consul returns none, so the lint rule
+// that needs it runs only when it is there.
+const MetaDeregisterAfter = registry.MetaDeregisterAfter
 
 // Defaults are the TTL and interval the operator vouches for (--ttl,
 // --interval), used for instances whose Meta says nothing.

@@ -44,6 +44,9 @@ type Value struct {
 const (
 	MetaRegisterTTL      = "micro_register_ttl"
 	MetaRegisterInterval = "micro_register_interval"
+	// MetaDeregisterAfter carries the check's DeregisterCriticalServiceAfter,
+	// which no Consul endpoint returns either.
+	MetaDeregisterAfter = "micro_deregister_critical_after"
 )
 
 // compress is go-micro's encode(): zlib at the default level, then hex.
