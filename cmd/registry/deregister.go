@@ -32,7 +32,7 @@ type DeregisterOptions struct {
 // NewCmdDeregister builds `registry deregister`.
 func NewCmdDeregister(f *cmdutil.Factory, runF func(context.Context, *DeregisterOptions) error) *cobra.Command {
 	opts := &DeregisterOptions{IO: f.IOStreams, Consul: f.Consul, Dial: agentDialer(f),
-		StdinTTY: func() bool { return stdinIsTerminal(f.IOStreams.In) }}
+		StdinTTY: f.IOStreams.IsStdinTTY}
 	cmd := &cobra.Command{
 		Use:   "deregister INSTANCE_ID",
 		Short: "Remove one instance, through the Consul agent that owns it",
@@ -95,7 +95,7 @@ func (e *UnknownInstanceError) Hint() string {
 }
 
 func deregisterRun(ctx context.Context, opts *DeregisterOptions) error {
-	if err := requireConfirmable(opts.Yes, opts.StdinTTY(), "deregister"); err != nil {
+	if err := cmdutil.RequireConfirmable(opts.Yes, opts.StdinTTY(), "deregister"); err != nil {
 		return err
 	}
 	c, err := opts.Consul()
@@ -172,7 +172,7 @@ func removeInstances(ctx context.Context, p removeParams, targets []health.Insta
 		t.Row("  ", in.Service, in.ID, "node "+in.Node, in.Status)
 	}
 	_ = t.Flush()
-	if !p.Yes && !confirm(p.IO, fmt.Sprintf("Deregister %d instance(s)?", len(targets))) {
+	if !p.Yes && !p.IO.Confirm(fmt.Sprintf("Deregister %d instance(s)?", len(targets))) {
 		return errors.New("nothing deregistered: not confirmed")
 	}
 	removed := []registry.Removal{}

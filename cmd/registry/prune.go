@@ -31,7 +31,7 @@ type PruneOptions struct {
 // NewCmdPrune builds `registry prune`.
 func NewCmdPrune(f *cmdutil.Factory, runF func(context.Context, *PruneOptions) error) *cobra.Command {
 	opts := &PruneOptions{IO: f.IOStreams, Consul: f.Consul, Dial: agentDialer(f),
-		StdinTTY: func() bool { return stdinIsTerminal(f.IOStreams.In) }}
+		StdinTTY: f.IOStreams.IsStdinTTY}
 	cmd := &cobra.Command{
 		Use:   "prune",
 		Short: "Deregister instances that stay critical for longer than a threshold",
@@ -85,7 +85,7 @@ stdin it refuses unless --yes is given.`,
 func pruneRun(ctx context.Context, opts *PruneOptions) error {
 	if !opts.DryRun {
 		// Refuse before the observation, not after minutes of it.
-		if err := requireConfirmable(opts.Yes, opts.StdinTTY(), "prune"); err != nil {
+		if err := cmdutil.RequireConfirmable(opts.Yes, opts.StdinTTY(), "prune"); err != nil {
 			return err
 		}
 	}
