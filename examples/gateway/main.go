@@ -32,52 +32,28 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/hashicorp/consul/api"
 
+	"github.com/microctl/microctl/examples/internal/microsvc"
 	"github.com/microctl/microctl/pkg/keys"
 	"github.com/microctl/microctl/pkg/registry"
 )
 
 type config struct {
-	name, version     string
-	listen, advertise string
-	registryAddr      string
-	ttl, interval     time.Duration
-	target            string
-	jwtPath           string
-	leeway            time.Duration
-	noRegister        bool
-	healthcheck       bool
+	microsvc.Options
+	target  string
+	jwtPath string
+	leeway  time.Duration
 }
-
-func env(key, def string) string {
-	if v := os.Getenv(key); v != "" {
-		return v
-	}
-	return def
-}
-
-type secondsFlag struct{ d *time.Duration }
-
-func (s secondsFlag) String() string {
-	if s.d == nil {
-		return ""
-	}
-	return strconv.Itoa(int(s.d.Seconds()))
-}
-func (s secondsFlag) Set(v string) (err error) { *s.d, err = registry.ParseSeconds(v); return err }
 
 func parseFlags(args []string) (config, error) {
 	var c config
 	fs := flag.NewFlagSet("gateway", flag.ContinueOnError)
-	fs.StringVar(&c.name, "server_name", env("MICRO_SERVER_NAME", "go.micro.api"), "service name to register (env MICRO_SERVER_NAME)")
-	fs.StringVar(&c.version, "server_version", env("MICRO_SERVER_VERSION", "latest"), "service version (env MICRO_SERVER_VERSION)")
-	fs.StringVar(&c.listen, "server_address", env("MICRO_SERVER_ADDRESS", ":8080"), "address to listen on (env MICRO_SERVER_ADDRESS)")
-	fs.StringVar(&c.advertise, "server_advertise", env("MICRO_SERVER_ADVERTISE", ""), "host[:port] to register (env MICRO_SERVER_ADVERTISE)")
-	fs.StringVar(&c.registryAddr, "registry_address", env("MICRO_REGISTRY_ADDRESS", env("CONSUL_HTTP_ADDR", "127.0.0.1:8500")), "Consul address (env MICRO_REGISTRY_ADDRESS, CONSUL_HTTP_ADDR; token: CONSUL_HTTP_TOKEN)")
-	fs.StringVar(&c.target, "target", env("GATEWAY_TARGET", "go.micro.srv.greeter"), "service to proxy to (env GATEWAY_TARGET)")
-	fs.StringVar(&c.jwtPath, "jwt_path", env("GATEWAY_JWT_PATH", keys.DefaultPath), "KV path of the key ring; the gateway reads <path>/jwks only (env GATEWAY_JWT_PATH)")
+	if err := microsvc.Bind(fs, &c.Options, "go.micro.api", "GATEWAY_NO_REGISTER"); err != nil {
+		return c, err
+	}
+	fs.StringVar(&c.target, "target", microsvc.Env("GATEWAY_TARGET", "go.micro.srv.greeter"), "service to proxy to (env GATEWAY_TARGET)")
+	fs.StringVar(&c.jwtPath, "jwt_path", microsvc.Env("GATEWAY_JWT_PATH", keys.DefaultPath), "KV path of the key ring; the gateway reads <path>/jwks only (env GATEWAY_JWT_PATH)")
 	c.leeway = keys.DefaultLeeway
 	if v := os.Getenv("GATEWAY_LEEWAY"); v != "" {
 		d, err := time.ParseDuration(v)
@@ -87,23 +63,6 @@ func parseFlags(args []string) (config, error) {
 		c.leeway = d
 	}
 	fs.DurationVar(&c.leeway, "leeway", c.leeway, "clock skew tolerated on exp, nbf and iat (env GATEWAY_LEEWAY)")
-	c.ttl, c.interval = 90*time.Second, 30*time.Second
-	for _, e := range []struct {
-		env string
-		d   *time.Duration
-	}{{"MICRO_REGISTER_TTL", &c.ttl}, {"MICRO_REGISTER_INTERVAL", &c.interval}} {
-		if v := os.Getenv(e.env); v != "" {
-			d, err := registry.ParseSeconds(v)
-			if err != nil {
-				return c, fmt.Errorf("%s: %w", e.env, err)
-			}
-			*e.d = d
-		}
-	}
-	fs.Var(secondsFlag{&c.ttl}, "register_ttl", "seconds Consul keeps the gateway without a heartbeat (env MICRO_REGISTER_TTL)")
-	fs.Var(secondsFlag{&c.interval}, "register_interval", "seconds between heartbeats (env MICRO_REGISTER_INTERVAL)")
-	fs.BoolVar(&c.noRegister, "no_register", os.Getenv("GATEWAY_NO_REGISTER") == "1", "do not register the gateway itself in Consul (env GATEWAY_NO_REGISTER=1)")
-	fs.BoolVar(&c.healthcheck, "healthcheck", false, "GET /health on the local listener and exit 0 if it answers 200: a HEALTHCHECK for FROM-scratch images")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -113,6 +72,8 @@ func parseFlags(args []string) (config, error) {
 	return c, nil
 }
 
+var logf = microsvc.Logger("gateway")
+
 func main() {
 	c, err := parseFlags(os.Args[1:])
 	if err != nil {
@@ -121,8 +82,8 @@ func main() {
 		}
 		log.Fatalf("gateway: %v", err)
 	}
-	if c.healthcheck {
-		os.Exit(healthcheck(c.listen))
+	if c.Healthcheck {
+		os.Exit(microsvc.Healthcheck(c.Listen))
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -152,13 +113,11 @@ func (s *stats) snapshot(p *pool, v *keys.Verifier) map[string]any {
 }
 
 func run(ctx context.Context, c config) error {
-	cfg := api.DefaultConfig() // CONSUL_HTTP_TOKEN and the other CONSUL_* variables
-	cfg.Address = c.registryAddr
-	client, err := registry.NewClient(cfg)
+	client, err := c.Consul()
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", c.listen)
+	ln, err := net.Listen("tcp", c.Listen)
 	if err != nil {
 		return err
 	}
@@ -237,33 +196,12 @@ func run(ctx context.Context, c config) error {
 	log.Printf("gateway listening on %s, proxying to %s, keys from %s/jwks", ln.Addr(), c.target, c.jwtPath)
 
 	var reg *registry.Registrar
-	if !c.noRegister {
-		host, port, err := advertiseAddr(c.advertise, ln.Addr().(*net.TCPAddr))
+	if !c.NoRegister {
+		in, err := c.Instance(ln, map[string]string{"transport": "http", "server": "http", "registry": "consul", "protocol": "http"}, nil)
 		if err != nil {
 			return err
 		}
-		id := c.name + "-" + uuid.NewString()
-		reg = registry.NewRegistrar(client, registry.Instance{
-			Name: c.name, Version: c.version, ID: id, Address: host, Port: port,
-			Metadata: map[string]string{"transport": "http", "server": "http", "registry": "consul", "protocol": "http"},
-			TTL:      c.ttl, Interval: c.interval,
-		})
-		go func() {
-			for attempt := 1; ; attempt++ {
-				err := reg.Register(ctx)
-				if err == nil {
-					log.Printf("gateway: registered %s in Consul", id)
-					reg.Run(ctx, func(err error) { log.Printf("gateway: %v", err) })
-					return
-				}
-				log.Printf("gateway: %v (retrying)", err)
-				select {
-				case <-ctx.Done():
-					return
-				case <-time.After(registry.Backoff(attempt, 500*time.Millisecond, 5*time.Second)):
-				}
-			}
-		}()
+		reg = microsvc.Keep(ctx, client, in, logf)
 	}
 
 	select {
@@ -274,11 +212,7 @@ func run(ctx context.Context, c config) error {
 	draining.Store(true)
 	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if reg != nil {
-		if err := reg.Deregister(shutdown); err != nil {
-			log.Printf("gateway: %v", err)
-		}
-	}
+	microsvc.Leave(shutdown, reg, logf)
 	log.Printf("gateway: %s", mustJSON(st.snapshot(p, verifier)))
 	return srv.Shutdown(shutdown)
 }
@@ -388,49 +322,4 @@ func (l *rejectLog) note(err error) {
 	}
 	log.Printf("gateway: 401 x%d, latest: %v", l.count, err)
 	l.last, l.count = time.Now(), 0
-}
-
-// advertiseAddr picks the address to register, the way greeter does.
-func advertiseAddr(flagVal string, ln *net.TCPAddr) (string, int, error) {
-	port := ln.Port
-	if flagVal != "" {
-		host, p, err := net.SplitHostPort(flagVal)
-		if err != nil {
-			return flagVal, port, nil
-		}
-		if n, err := strconv.Atoi(p); err == nil {
-			port = n
-		}
-		return host, port, nil
-	}
-	if !ln.IP.IsUnspecified() {
-		return ln.IP.String(), port, nil
-	}
-	addrs, err := net.InterfaceAddrs()
-	if err != nil {
-		return "", 0, err
-	}
-	for _, a := range addrs {
-		if ipn, ok := a.(*net.IPNet); ok && ipn.IP.To4() != nil && ipn.IP.IsPrivate() {
-			return ipn.IP.String(), port, nil
-		}
-	}
-	return "127.0.0.1", port, nil
-}
-
-func healthcheck(listen string) int {
-	_, port, err := net.SplitHostPort(listen)
-	if err != nil {
-		return 1
-	}
-	cl := http.Client{Timeout: 3 * time.Second}
-	resp, err := cl.Get("http://127.0.0.1:" + port + "/health")
-	if err != nil {
-		return 1
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return 1
-	}
-	return 0
 }
