@@ -282,26 +282,9 @@ func Init(ctx context.Context, cli InitAPI, o InitOptions) (InitResult, error) {
 		return res, err
 	}
 
-	advertise, listen := o.AdvertiseAddr, o.ListenAddr
-	if sharesInterfaces(host, info.Name) && (advertise != "" || listen != "") {
-		list := o.Interfaces
-		if list == nil {
-			list = LocalInterfaces
-		}
-		ifaces, err := list()
-		if err != nil {
-			return res, fmt.Errorf("list network interfaces: %w", err)
-		}
-		if advertise != "" {
-			if advertise, err = ResolveAddr("--advertise-addr", advertise, ifaces, false); err != nil {
-				return res, err
-			}
-		}
-		if listen != "" {
-			if listen, err = ResolveAddr("--listen-addr", listen, ifaces, true); err != nil {
-				return res, err
-			}
-		}
+	advertise, listen, err := resolveAddrs(host, info.Name, o.Interfaces, o.AdvertiseAddr, o.ListenAddr)
+	if err != nil {
+		return res, err
 	}
 
 	// Judge every network against what exists now, before changing anything.

@@ -201,31 +201,14 @@ func Join(ctx context.Context, cli JoinAPI, o JoinOptions) (JoinResult, error) {
 	}
 	res.ManagerAddr = remote
 	if action == JoinNew {
-		advertise, listen := o.AdvertiseAddr, o.ListenAddr
-		if sharesInterfaces(host, info.Name) && (advertise != "" || listen != "") {
-			list := o.Interfaces
-			if list == nil {
-				list = LocalInterfaces
-			}
-			ifaces, err := list()
-			if err != nil {
-				return res, fmt.Errorf("list network interfaces: %w", err)
-			}
-			if advertise != "" {
-				if advertise, err = ResolveAddr("--advertise-addr", advertise, ifaces, false); err != nil {
-					return res, err
-				}
-			}
-			if listen != "" {
-				if listen, err = ResolveAddr("--listen-addr", listen, ifaces, true); err != nil {
-					return res, err
-				}
-			}
+		advertise, listen, err := resolveAddrs(host, info.Name, o.Interfaces, o.AdvertiseAddr, o.ListenAddr)
+		if err != nil {
+			return res, err
 		}
 		if listen == "" {
 			listen = defaultListenAddr
 		}
-		err := cli.SwarmJoin(ctx, swarm.JoinRequest{
+		err = cli.SwarmJoin(ctx, swarm.JoinRequest{
 			ListenAddr: listen, AdvertiseAddr: advertise, RemoteAddrs: []string{remote},
 			JoinToken: o.Token, Availability: avail,
 		})

@@ -186,3 +186,31 @@ func ManagerAddr(v string) (string, error) {
 	}
 	return net.JoinHostPort(host, strconv.Itoa(port)), nil
 }
+
+// resolveAddrs resolves interface names in --advertise-addr and
+// --listen-addr to addresses, here, when the engine shares this machine's
+// interfaces (a local socket on the same host); otherwise it passes them on
+// for the daemon to resolve. list defaults to LocalInterfaces.
+func resolveAddrs(host, engineName string, list func() ([]HostInterface, error), advertise, listen string) (string, string, error) {
+	if !sharesInterfaces(host, engineName) || (advertise == "" && listen == "") {
+		return advertise, listen, nil
+	}
+	if list == nil {
+		list = LocalInterfaces
+	}
+	ifaces, err := list()
+	if err != nil {
+		return "", "", fmt.Errorf("list network interfaces: %w", err)
+	}
+	if advertise != "" {
+		if advertise, err = ResolveAddr("--advertise-addr", advertise, ifaces, false); err != nil {
+			return "", "", err
+		}
+	}
+	if listen != "" {
+		if listen, err = ResolveAddr("--listen-addr", listen, ifaces, true); err != nil {
+			return "", "", err
+		}
+	}
+	return advertise, listen, nil
+}
