@@ -16,7 +16,9 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/microctl/microctl/cmd/deploy"
 	"github.com/microctl/microctl/cmd/doctor"
+	"github.com/microctl/microctl/cmd/stack"
 	"github.com/microctl/microctl/cmd/version"
 	"github.com/microctl/microctl/internal/cmdutil"
 	pkgdoctor "github.com/microctl/microctl/pkg/doctor"
@@ -64,6 +66,11 @@ unhealthy or did not converge, 130 interrupted.`,
 	root.AddCommand(
 		doctor.NewCmdDoctor(f, nil),
 		version.NewCmdVersion(f, nil),
+		deploy.NewCmdDeploy(f, nil),
+		stack.NewCmdPs(f, nil),
+		stack.NewCmdRm(f, nil),
+		stack.NewCmdRollback(f, nil),
+		stack.NewCmdScale(f, nil),
 	)
 	markUsageErrors(root)
 	return root

@@ -36,14 +36,14 @@ type goldenService struct {
 }
 
 type goldenStack struct {
-	Stack    string                         `json:"stack"`
-	Services map[string]goldenService       `json:"services"`
+	Stack    string                           `json:"stack"`
+	Services map[string]goldenService         `json:"services"`
 	Networks map[string]network.CreateOptions `json:"networks,omitempty"`
-	External []string                       `json:"external_networks,omitempty"`
-	Configs  []goldenObject                 `json:"configs,omitempty"`
-	Secrets  []goldenObject                 `json:"secrets,omitempty"`
-	Order    []string                       `json:"order"`
-	Warnings []string                       `json:"warnings,omitempty"`
+	External []string                         `json:"external_networks,omitempty"`
+	Configs  []goldenObject                   `json:"configs,omitempty"`
+	Secrets  []goldenObject                   `json:"secrets,omitempty"`
+	Order    []string                         `json:"order"`
+	Warnings []string                         `json:"warnings,omitempty"`
 }
 
 func objectsForGolden(objs []Object) []goldenObject {

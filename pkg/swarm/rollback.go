@@ -1,0 +1,171 @@
+package swarm
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/docker/docker/api/types/swarm"
+)
+
+// rollback undoes a failed deploy: every service it updated goes back to
+// its previous spec through Swarm's own rollback, every service it created
+// is removed (and its tasks waited out), and the networks, configs and
+// secrets it created are removed once nothing uses them. parent is the
+// user's context: its cancellation (Ctrl-C) still stops the wait.
+func (d *deployer) rollback(ctx, parent context.Context) []ServiceResult {
+	ctx, cancel := context.WithTimeout(ctx, d.opts.Timeout)
+	defer cancel()
+	go func() {
+		select {
+		case <-parent.Done():
+			if parent.Err() == context.Canceled {
+				cancel()
+			}
+		case <-ctx.Done():
+		}
+	}()
+	d.rep.Event("deploy failed: rolling back")
+	wo := d.opts.Watch
+	wo.Reporter, wo.StopOnFailure = d.rep, false
+	w := NewWatcher(d.api, wo)
+
+	d.mu.Lock()
+	created, updated := append([]ServicePlan(nil), d.created...), append([]ServicePlan(nil), d.updated...)
+	d.mu.Unlock()
+
+	var results []ServiceResult
+	for _, sp := range updated {
+		w.Expect(sp.FullName, PhaseRollingBack)
+	}
+	for _, sp := range updated {
+		r := ServiceResult{Name: sp.Name, FullName: sp.FullName, ID: sp.ID, Action: ActionUpdate}
+		if err := d.rollbackOne(ctx, w, sp); err != nil {
+			w.Finish(sp.FullName, PhaseFailed, "rollback failed: "+oneLine(err.Error()))
+		}
+		results = append(results, r)
+	}
+	var removedIDs []string
+	for _, sp := range created {
+		r := ServiceResult{Name: sp.Name, FullName: sp.FullName, ID: sp.ID, Action: ActionCreate, Phase: PhaseRemoved,
+			Message: "removed: created by the failed deploy"}
+		if err := d.api.ServiceRemove(ctx, sp.ID); err != nil && !cerrdefs.IsNotFound(err) {
+			r.Phase, r.Message = PhaseFailed, "could not remove: "+oneLine(err.Error())
+		} else {
+			removedIDs = append(removedIDs, sp.ID)
+			d.rep.Event("removed service " + sp.FullName + " (created by this deploy)")
+		}
+		results = append(results, r)
+	}
+	if err := w.Run(ctx, nil); err != nil && ctx.Err() == nil {
+		d.warnf("rollback: %v", err)
+	}
+	states := map[string]State{}
+	for _, s := range w.States() {
+		states[s.Service] = s
+	}
+	for i := range results {
+		if st, ok := states[results[i].FullName]; ok {
+			results[i].Phase, results[i].Running, results[i].Desired, results[i].Message = st.Phase, st.Running, st.Desired, st.Message
+		}
+	}
+	if err := waitTasksGone(ctx, d.api, d.plan.Stack, removedIDs); err != nil {
+		d.warnf("tasks of removed services still stopping: %v", err)
+	}
+	d.undoCreatedObjects(ctx)
+	return results
+}
+
+// rollbackOne asks Swarm to roll sp back to its previous spec, unless
+// Swarm already does (failure_action: rollback).
+func (d *deployer) rollbackOne(ctx context.Context, w *Watcher, sp ServicePlan) error {
+	svc, _, err := d.api.ServiceInspectWithRaw(ctx, sp.ID, swarm.ServiceInspectOptions{})
+	if err != nil {
+		return err
+	}
+	if u := svc.UpdateStatus; u != nil && u.StartedAt != nil && !u.StartedAt.Before(d.start.Add(-time.Second)) {
+		switch u.State {
+		case swarm.UpdateStateRollbackStarted, swarm.UpdateStateRollbackCompleted, swarm.UpdateStateRollbackPaused:
+			d.rep.Event(fmt.Sprintf("service %s: Swarm is already rolling it back", sp.FullName))
+			w.WatchSince(sp.FullName, sp.ID, KindRollback, svc.Spec, d.start)
+			return nil
+		}
+	}
+	if svc.PreviousSpec == nil {
+		return fmt.Errorf("service %s has no previous spec to roll back to", sp.FullName)
+	}
+	if _, err := d.api.ServiceUpdate(ctx, sp.ID, svc.Version, svc.Spec, swarm.ServiceUpdateOptions{Rollback: "previous"}); err != nil {
+		return err
+	}
+	d.rep.Event(fmt.Sprintf("rolling back service %s to its previous spec", sp.FullName))
+	w.Watch(sp.FullName, sp.ID, KindRollback, svc.Spec)
+	return nil
+}
+
+// undoCreatedObjects removes the networks, configs and secrets this deploy
+// created, if nothing uses them after the rollback.
+func (d *deployer) undoCreatedObjects(ctx context.Context) {
+	all, err := d.api.ServiceList(ctx, swarm.ServiceListOptions{})
+	if err != nil {
+		return
+	}
+	refs := liveRefs(all)
+	for _, id := range d.newConfigs {
+		if !refs.configs[id] {
+			_ = d.api.ConfigRemove(ctx, id)
+		}
+	}
+	for _, id := range d.newSecrets {
+		if !refs.secrets[id] {
+			_ = d.api.SecretRemove(ctx, id)
+		}
+	}
+	for _, n := range d.newNets {
+		if !refs.networks[n] {
+			if err := removeNetwork(ctx, d.api, n, 15*time.Second); err == nil {
+				d.rep.Event("removed network " + n + " (created by this deploy)")
+			}
+		}
+	}
+}
+
+// TaskLister lists tasks.
+type TaskLister interface {
+	TaskList(ctx context.Context, options swarm.TaskListOptions) ([]swarm.Task, error)
+}
+
+// waitTasksGone waits until no task of the given (removed) services is
+// left: their containers have stopped and left the stack's networks. Tasks
+// are found through the stack label, since a removed service can no longer
+// be named in a filter.
+func waitTasksGone(ctx context.Context, api TaskLister, stack string, serviceIDs []string) error {
+	if len(serviceIDs) == 0 {
+		return nil
+	}
+	gone := map[string]bool{}
+	for _, id := range serviceIDs {
+		gone[id] = true
+	}
+	f := stackFilter(stack)
+	for {
+		tasks, err := api.TaskList(ctx, swarm.TaskListOptions{Filters: f})
+		if err != nil {
+			return err
+		}
+		left := 0
+		for _, t := range tasks {
+			if gone[t.ServiceID] {
+				left++
+			}
+		}
+		if left == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%d tasks left: %w", left, ctx.Err())
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
