@@ -103,6 +103,15 @@ func (c *converter) objects(kind string, m map[string]types.FileObjectConfig) ([
 		default:
 			return nil, fmt.Errorf("%s.%s: needs file, environment or content (or external: true)", kind, key)
 		}
+		// Swarm's own limits (swarmkit's validation), caught before
+		// anything is created.
+		limit := 1000 * 1024
+		if kind == "secrets" {
+			limit = 500 * 1024
+		}
+		if obj.Driver == nil && (len(obj.Data) == 0 || len(obj.Data) > limit) {
+			return nil, fmt.Errorf("%s.%s: content is %d bytes; Swarm takes 1 byte to %d KB", kind, key, len(obj.Data), limit/1024)
+		}
 		if !obj.Fixed {
 			// The template driver changes what the content means, so it
 			// is part of the version too.

@@ -226,6 +226,7 @@ func TestConvertErrors(t *testing.T) {
 		{"no image", "services:\n  a:\n    build: .\n", "has build but no image"},
 		{"missing config file", "services:\n  a:\n    image: x\n    configs: [c]\nconfigs:\n  c:\n    file: ./nofile.txt\n", "configs.c: open"},
 		{"unset secret variable", "services:\n  a:\n    image: x\n    secrets: [s]\nsecrets:\n  s:\n    environment: NOPE_NOT_SET\n", "environment variable NOPE_NOT_SET is not set"},
+		{"empty secret", "services:\n  a:\n    image: x\n    secrets: [s]\nsecrets:\n  s:\n    file: /dev/null\n", "secrets.s: content is 0 bytes; Swarm takes 1 byte to 500 KB"},
 		{"dnsrr with ingress port", "services:\n  a:\n    image: x\n    ports: [\"80:80\"]\n    deploy:\n      endpoint_mode: dnsrr\n", "dnsrr cannot publish port 80 in ingress mode"},
 	}
 	for _, tt := range tests {

@@ -94,6 +94,7 @@ type deployer struct {
 
 	mu         sync.Mutex
 	created    []ServicePlan // services this deploy created
+	pruned     []string      // IDs of services --prune removed
 	updated    []ServicePlan // services this deploy updated
 	newNets    []string
 	newConfigs []string // IDs
@@ -343,6 +344,7 @@ func (d *deployer) prune(ctx context.Context) error {
 		if err := d.api.ServiceRemove(ctx, sp.ID); err != nil && !cerrdefs.IsNotFound(err) {
 			return fmt.Errorf("remove service %s: %w", sp.FullName, ClassifyEngine(d.api.DaemonHost(), err))
 		}
+		d.pruned = append(d.pruned, sp.ID)
 		d.rep.Event("removed service " + sp.FullName + " (not in the file)")
 	}
 	return nil
@@ -503,8 +505,22 @@ func (d *deployer) cleanup(ctx context.Context) []ObjectPlan {
 	}
 	p := *d.plan
 	p.configs, p.secrets = cfgs, secs
+	todo := p.cleanup(liveRefs(all), nets)
+	for _, op := range todo {
+		if op.Kind == "network" {
+			// A network leaves the node only once the pruned services'
+			// containers have stopped.
+			wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			err := waitTasksGone(wctx, d.api, d.plan.Stack, d.pruned)
+			cancel()
+			if err != nil {
+				d.warnf("pruned services still stopping: %v", err)
+			}
+			break
+		}
+	}
 	var done []ObjectPlan
-	for _, op := range p.cleanup(liveRefs(all), nets) {
+	for _, op := range todo {
 		var err error
 		switch op.Kind {
 		case "config":

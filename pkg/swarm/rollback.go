@@ -135,10 +135,12 @@ type TaskLister interface {
 	TaskList(ctx context.Context, options swarm.TaskListOptions) ([]swarm.Task, error)
 }
 
-// waitTasksGone waits until no task of the given (removed) services is
-// left: their containers have stopped and left the stack's networks. Tasks
-// are found through the stack label, since a removed service can no longer
-// be named in a filter.
+// waitTasksGone waits until every task of the given (removed) services has
+// stopped: their containers have exited and left the stack's networks.
+// Tasks are found through the stack label, since a removed service can no
+// longer be named in a filter. A finished task may stay listed (Swarm
+// 20.10 keeps the completed tasks of a removed job for ever); it holds
+// nothing, so it does not count.
 func waitTasksGone(ctx context.Context, api TaskLister, stack string, serviceIDs []string) error {
 	if len(serviceIDs) == 0 {
 		return nil
@@ -155,7 +157,7 @@ func waitTasksGone(ctx context.Context, api TaskLister, stack string, serviceIDs
 		}
 		left := 0
 		for _, t := range tasks {
-			if gone[t.ServiceID] {
+			if gone[t.ServiceID] && !taskFinished(t.Status.State) {
 				left++
 			}
 		}
@@ -168,4 +170,14 @@ func waitTasksGone(ctx context.Context, api TaskLister, stack string, serviceIDs
 		case <-time.After(250 * time.Millisecond):
 		}
 	}
+}
+
+// taskFinished reports whether a task's container is gone for good.
+func taskFinished(s swarm.TaskState) bool {
+	switch s {
+	case swarm.TaskStateComplete, swarm.TaskStateShutdown, swarm.TaskStateFailed,
+		swarm.TaskStateRejected, swarm.TaskStateRemove, swarm.TaskStateOrphaned:
+		return true
+	}
+	return false
 }
