@@ -17,10 +17,12 @@ import (
 	"github.com/microctl/microctl/pkg/swarm"
 )
 
+type dockerClient = client.APIClient
+
 // Options are the inputs of `microctl deploy`.
 type Options struct {
 	IO     *cmdutil.IOStreams
-	Docker func() (client.APIClient, error)
+	Docker func() (dockerClient, error)
 
 	Files             []string
 	Stack             string
@@ -216,15 +218,24 @@ func renderPlan(w io.Writer, p *swarm.Plan) error {
 			}
 			detail = strings.Join(cs, ", ")
 		}
-		t.Row("  "+string(s.Action), "service", s.FullName, detail)
+		t.Row(trimEmpty("  "+string(s.Action), "service", s.FullName, detail)...)
 	}
 	for _, o := range p.Objects {
 		if o.Action == swarm.ActionUnchanged && o.Note == "" {
 			continue
 		}
-		t.Row("  "+string(o.Action), o.Kind, o.Name, o.Note)
+		t.Row(trimEmpty("  "+string(o.Action), o.Kind, o.Name, o.Note)...)
 	}
 	return t.Flush()
+}
+
+// trimEmpty drops empty trailing cells, which the table would pad with
+// trailing spaces.
+func trimEmpty(cells ...string) []string {
+	for len(cells) > 1 && cells[len(cells)-1] == "" {
+		cells = cells[:len(cells)-1]
+	}
+	return cells
 }
 
 // renderResult prints how every service ended.

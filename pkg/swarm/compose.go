@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -86,7 +87,14 @@ func (h *warningHook) Fire(e *logrus.Entry) error {
 
 // LoadCompose reads, merges and interpolates the compose files with
 // compose-go. It returns the project and the loader's warnings.
-func LoadCompose(ctx context.Context, o LoadOptions) (*types.Project, []string, error) {
+func LoadCompose(ctx context.Context, o LoadOptions) (p *types.Project, warnings []string, err error) {
+	// compose-go trusts its schema to have rejected malformed input; should
+	// anything get past it and panic, the user still gets one line.
+	defer func() {
+		if r := recover(); r != nil {
+			p, err = nil, &ComposeError{Files: o.Files, Err: fmt.Errorf("compose-go could not load the file: %v", r)}
+		}
+	}()
 	if len(o.Files) == 0 {
 		return nil, nil, errors.New("no compose file given")
 	}
@@ -122,6 +130,7 @@ func LoadCompose(ctx context.Context, o LoadOptions) (*types.Project, []string, 
 	if o.Stack != "" {
 		opts = append(opts, cli.WithName(o.Stack))
 	}
+
 	popts, err := cli.NewProjectOptions(o.Files, opts...)
 	if err != nil {
 		return nil, nil, &ComposeError{Files: o.Files, Err: err}
@@ -142,7 +151,7 @@ func LoadCompose(ctx context.Context, o LoadOptions) (*types.Project, []string, 
 	if err := checkYAML(o.Files); err != nil {
 		return nil, nil, &ComposeError{Files: o.Files, Err: err}
 	}
-	p, err := popts.LoadProject(ctx)
+	p, err = popts.LoadProject(ctx)
 	if err != nil {
 		return nil, hook.msgs, &ComposeError{Files: o.Files, Err: cleanLoadError(err)}
 	}
@@ -152,7 +161,6 @@ func LoadCompose(ctx context.Context, o LoadOptions) (*types.Project, []string, 
 var (
 	schemaErrRe  = regexp.MustCompile(`^validating (.+?): (\S+) (.*)$`)
 	loaderSuffix = regexp.MustCompile(`: invalid compose project$`)
-	yamlLineRe   = regexp.MustCompile(`^yaml: (?:line (\d+): )?(.*)$`)
 	yamlPosRe    = regexp.MustCompile(`line (\d+)`)
 )
 
@@ -175,16 +183,9 @@ func checkYAML(files []string) error {
 				break
 			}
 			if err != nil {
-				msg := strings.TrimPrefix(oneLine(err.Error()), "yaml: ")
-				line := ""
-				// The last position is where the parser gave up; an
-				// earlier one is where the construct it was in began.
-				if m := yamlPosRe.FindAllStringSubmatch(msg, -1); m != nil {
-					line = m[len(m)-1][1]
-					msg = strings.TrimPrefix(msg, "line "+line+": ")
-				}
-				if line != "" {
-					return fmt.Errorf("%s:%s: invalid YAML: %s", f, line, msg)
+				line, msg := yamlErrorLine(err)
+				if line > 0 {
+					return fmt.Errorf("%s:%d: invalid YAML: %s", f, line, msg)
 				}
 				return fmt.Errorf("%s: invalid YAML: %s", f, msg)
 			}
@@ -192,6 +193,47 @@ func checkYAML(files []string) error {
 	}
 	return nil
 }
+
+// yamlParserErr recognises the parser's messages (as opposed to the
+// scanner's) in go.yaml.in/yaml/v4 rc.4: they print 0-based line numbers,
+// the scanner's are 1-based.
+var yamlParserErr = regexp.MustCompile(`while parsing|did not find expected|found duplicate|found incompatible|found undefined tag`)
+
+// yamlErrorLine returns the line a YAML error points at, 1-based as an
+// editor shows it (where the parser gave up: the last position in the
+// message), and the message with its line numbers corrected and that last
+// position dropped (the file:line prefix gives it).
+func yamlErrorLine(err error) (int, string) {
+	msg := strings.TrimPrefix(oneLine(err.Error()), "yaml: ")
+	shift := 0
+	if yamlParserErr.MatchString(msg) {
+		shift = 1
+		msg = strings.ReplaceAll(msg, "<unknown position>", "line 0")
+	}
+	msg = yamlPosRe.ReplaceAllStringFunc(msg, func(m string) string {
+		n, _ := strconv.Atoi(strings.TrimPrefix(m, "line "))
+		return "line " + strconv.Itoa(n+shift)
+	})
+	locs := yamlPosRe.FindAllStringSubmatchIndex(msg, -1)
+	if locs == nil {
+		return 0, msg
+	}
+	last := locs[len(locs)-1]
+	line, _ := strconv.Atoi(msg[last[2]:last[3]])
+	rest := yamlPosTail.ReplaceAllString(msg[last[1]:], "")
+	head := strings.TrimSuffix(strings.TrimSpace(strings.TrimSuffix(msg[:last[0]], " at ")), ":")
+	switch {
+	case head == "":
+		msg = rest
+	case rest == "":
+		msg = head
+	default:
+		msg = rest + " (" + head + ")"
+	}
+	return line, msg
+}
+
+var yamlPosTail = regexp.MustCompile(`^(, column \d+)?:? ?`)
 
 // cleanLoadError makes compose-go's messages read as one sentence that
 // names the file and the field.

@@ -163,8 +163,11 @@ func TestLoadErrors(t *testing.T) {
 		name, content string
 		want          []string
 	}{
-		{"yaml syntax", "services:\n  a:\n    image: x\n    ports: [ \"80:80\"\n  b: [\n", []string{"compose.yml:", "line 4", "invalid YAML"}},
-		{"tab indentation", "services:\n\ta:\n", []string{"compose.yml:", "line 2", "invalid YAML"}},
+		{"yaml syntax", "services:\n  a:\n    image: x\n    ports: [ \"80:80\"\n  b: [\n", []string{"compose.yml:5: invalid YAML: did not find expected ',' or ']' (while parsing a flow sequence at line 4, column 12)"}},
+		{"tab indentation", "services:\n\ta:\n", []string{"compose.yml:2: invalid YAML: found character that cannot start any token (while scanning for the next token)"}},
+		{"mapping in a value", "services:\n  a:\n    image: x: y\n", []string{"compose.yml:3: invalid YAML: mapping values are not allowed in this context"}},
+		{"bad indentation", "services:\n  a:\n    image: x\n   bad: [\n", []string{"compose.yml:4: invalid YAML: did not find expected key (while parsing a block mapping at line 2, column 3)"}},
+		{"first line", "- a\nb: c\n", []string{"compose.yml:2: invalid YAML"}},
 		{"unknown field", "services:\n  a:\n    image: x\n    replicas: 3\n", []string{"services.a.replicas", "not allowed"}},
 		{"wrong type", "services:\n  a:\n    image: x\n    ports: 80\n", []string{"services.a.ports", "must be a array"}},
 		{"required variable", "services:\n  a:\n    image: ${IMG:?set IMG to the image}\n", []string{"required variable IMG is missing a value: set IMG to the image"}},
