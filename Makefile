@@ -10,7 +10,7 @@ TESTENV := scripts/testenv.sh
 BUILDFLAGS := -buildvcs=auto -trimpath
 IMAGE_TAG ?= dev
 
-.PHONY: all build install test unit vet demo images testenv-up testenv-down clean fmt
+.PHONY: all build install test unit vet demo demo-env images testenv-up testenv-down clean fmt
 
 all: build
 
@@ -27,8 +27,13 @@ vet:
 unit:
 	$(GO) test -short ./...
 
+# Tests need a swarm manager; the demo starts without one so that its swarm
+# step shows `microctl swarm init` doing the work.
 testenv-up:
 	$(TESTENV) up --swarm
+
+demo-env:
+	$(TESTENV) up
 
 testenv-down:
 	$(TESTENV) down
@@ -41,7 +46,7 @@ test: testenv-up images
 	$(GO) vet ./...
 	MICROCTL_REQUIRE_INFRA=1 MICROCTL_IT_DOCKER=1 $(TESTENV) exec $(GO) test -race -count=1 -timeout 60m ./...
 
-demo: testenv-up images
+demo: demo-env images
 	$(TESTENV) exec scripts/demo.sh
 
 fmt:

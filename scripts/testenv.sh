@@ -30,6 +30,19 @@ CONSUL_BIN=$CONSUL_DIR/consul
 log() { echo "testenv: $*" >&2; }
 die() { echo "testenv: error: $*" >&2; exit 1; }
 
+# wait_up NAME CHECK TRIES DELAY: wait until CHECK succeeds while the
+# process in $STATE/NAME.pid lives; fail with the end of its log otherwise.
+wait_up() {
+	local name=$1 check=$2 tries=$3 delay=$4
+	for _ in $(seq 1 "$tries"); do
+		"$check" && return 0
+		kill -0 "$(cat "$STATE/$name.pid")" 2>/dev/null ||
+			die "$name exited; last lines of $STATE/$name.log: $(tail -n 5 "$STATE/$name.log" | tr '\n' ' ')"
+		sleep "$delay"
+	done
+	die "$name did not come up in time; see $STATE/$name.log"
+}
+
 mkdir -p "$STATE"
 
 # ---- Docker ---------------------------------------------------------------
@@ -53,12 +66,8 @@ docker_up() {
 	log "docker: starting dockerd (log: $STATE/dockerd.log)"
 	nohup dockerd >"$STATE/dockerd.log" 2>&1 9>&- &
 	echo $! >"$STATE/dockerd.pid"
-	for _ in $(seq 1 60); do
-		docker_ok && { log "docker: engine up"; return; }
-		kill -0 "$(cat "$STATE/dockerd.pid")" 2>/dev/null || die "dockerd exited; last lines of $STATE/dockerd.log: $(tail -n 5 "$STATE/dockerd.log" | tr '\n' ' ')"
-		sleep 1
-	done
-	die "dockerd did not answer within 60s; see $STATE/dockerd.log"
+	wait_up dockerd docker_ok 60 1
+	log "docker: engine up"
 }
 
 swarm_up() {
@@ -129,12 +138,8 @@ consul_up() {
 		>"$STATE/consul.log" 2>&1 9>&- </dev/null &
 	echo $! >"$STATE/consul.pid"
 	echo "127.0.0.1:$http" >"$STATE/consul.addr"
-	for _ in $(seq 1 60); do
-		consul_ok && { log "consul: leader elected"; return; }
-		kill -0 "$(cat "$STATE/consul.pid")" 2>/dev/null || die "consul exited; last lines of $STATE/consul.log: $(tail -n 5 "$STATE/consul.log" | tr '\n' ' ')"
-		sleep 0.5
-	done
-	die "consul elected no leader within 30s; see $STATE/consul.log"
+	wait_up consul consul_ok 60 0.5
+	log "consul: leader elected"
 }
 
 # ---- commands -------------------------------------------------------------

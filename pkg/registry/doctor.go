@@ -16,14 +16,16 @@ func AgentProbe(c *Client) doctor.Probe {
 		info, err := c.Agent(ctx)
 		if err != nil {
 			r := doctor.Result{Check: "consul.agent", Status: doctor.Fail, Detail: err.Error(), Hint: doctor.HintOf(err)}
-			// A refused token on /agent/self still proves the agent is up;
-			// report it under the token check where it belongs.
+			// A refusal on /agent/self still proves the agent is up; whether
+			// the token itself is at fault is the token check's business
+			// (a valid token may simply lack agent:read).
 			var pe *PermissionError
 			if errors.As(err, &pe) {
 				return []doctor.Result{
-					{Check: "consul.agent", Status: doctor.OK, Detail: fmt.Sprintf("Consul answers at %s", c.Addr)},
+					{Check: "consul.agent", Status: doctor.OK,
+						Detail: fmt.Sprintf("Consul answers at %s (agent details hidden: %s)", c.Addr, pe.Detail)},
 					leaderResult(ctx, c),
-					{Check: "consul.token", Status: doctor.Fail, Detail: err.Error(), Hint: doctor.HintOf(err)},
+					tokenResult(ctx, c),
 				}
 			}
 			return append([]doctor.Result{r}, doctor.Skipped("Consul unreachable", "consul.leader", "consul.token")...)

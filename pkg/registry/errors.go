@@ -65,7 +65,7 @@ func Classify(addr string, err error) error {
 	var se api.StatusError
 	if errors.As(err, &se) {
 		if se.Code == 403 || (se.Code == 401 && !isACLDisabled(err)) {
-			return &PermissionError{Addr: addr, Detail: strings.TrimSpace(se.Body), Err: err}
+			return &PermissionError{Addr: addr, Detail: aclDetail(strings.TrimSpace(se.Body)), Err: err}
 		}
 		return err
 	}
@@ -73,7 +73,7 @@ func Classify(addr string, err error) error {
 	// strings rather than returning StatusError.
 	msg := err.Error()
 	if strings.Contains(msg, "Unexpected response code: 403") || strings.Contains(msg, "Permission denied") || strings.Contains(msg, "ACL not found") {
-		return &PermissionError{Addr: addr, Detail: trimStatus(msg), Err: err}
+		return &PermissionError{Addr: addr, Detail: aclDetail(trimStatus(msg)), Err: err}
 	}
 	var ne net.Error
 	var ope *net.OpError
@@ -83,6 +83,15 @@ func Classify(addr string, err error) error {
 		return &UnreachableError{Addr: addr, Err: err}
 	}
 	return err
+}
+
+// aclDetail rewords Consul's terse "ACL not found", which is about the
+// token, not about an ACL rule.
+func aclDetail(body string) string {
+	if body == "ACL not found" {
+		return "the ACL token is not known to this datacenter (ACL not found)"
+	}
+	return body
 }
 
 func isACLDisabled(err error) bool {

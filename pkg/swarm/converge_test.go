@@ -11,16 +11,16 @@ import (
 	"github.com/docker/docker/client"
 )
 
-// fakeEngine serves ServiceList and TaskList from in-memory state that a
+// fakeWatchEngine serves ServiceList and TaskList from in-memory state that a
 // test changes between polls.
-type fakeEngine struct {
+type fakeWatchEngine struct {
 	client.APIClient
 	mu       sync.Mutex
 	services map[string]swarm.Service
 	tasks    map[string][]swarm.Task
 }
 
-func (f *fakeEngine) ServiceList(ctx context.Context, o swarm.ServiceListOptions) ([]swarm.Service, error) {
+func (f *fakeWatchEngine) ServiceList(ctx context.Context, o swarm.ServiceListOptions) ([]swarm.Service, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	var out []swarm.Service
@@ -32,7 +32,7 @@ func (f *fakeEngine) ServiceList(ctx context.Context, o swarm.ServiceListOptions
 	return out, nil
 }
 
-func (f *fakeEngine) TaskList(ctx context.Context, o swarm.TaskListOptions) ([]swarm.Task, error) {
+func (f *fakeWatchEngine) TaskList(ctx context.Context, o swarm.TaskListOptions) ([]swarm.Task, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	var out []swarm.Task
@@ -42,7 +42,7 @@ func (f *fakeEngine) TaskList(ctx context.Context, o swarm.TaskListOptions) ([]s
 	return out, nil
 }
 
-func (f *fakeEngine) set(s swarm.Service, tasks ...swarm.Task) {
+func (f *fakeWatchEngine) set(s swarm.Service, tasks ...swarm.Task) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.services[s.ID] = s
@@ -66,7 +66,7 @@ func task(id, service string, desired, state swarm.TaskState, at time.Time, err 
 }
 
 // evalOnce runs one poll over svc and its tasks at now and returns the state.
-func evalOnce(t *testing.T, w *Watcher, f *fakeEngine) []State {
+func evalOnce(t *testing.T, w *Watcher, f *fakeWatchEngine) []State {
 	t.Helper()
 	if err := w.poll(context.Background()); err != nil {
 		t.Fatal(err)
@@ -152,7 +152,7 @@ func TestWatcherPhases(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := &fakeEngine{services: map[string]swarm.Service{}, tasks: map[string][]swarm.Task{}}
+			f := &fakeWatchEngine{services: map[string]swarm.Service{}, tasks: map[string][]swarm.Task{}}
 			svc := tt.svc()
 			f.set(svc, tt.tasks...)
 			w := NewWatcher(f, WatchOptions{})
@@ -177,7 +177,7 @@ func TestWatcherPhases(t *testing.T) {
 func TestWatcherVerifiesStability(t *testing.T) {
 	t0 := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
 	run := swarm.TaskStateRunning
-	f := &fakeEngine{services: map[string]swarm.Service{}, tasks: map[string][]swarm.Task{}}
+	f := &fakeWatchEngine{services: map[string]swarm.Service{}, tasks: map[string][]swarm.Task{}}
 	svc := replicated("a", 1, 2*time.Second)
 	f.set(svc, task("t1", "a", run, run, t0, ""))
 	w := NewWatcher(f, WatchOptions{})
@@ -206,7 +206,7 @@ func TestWatcherVerifiesStability(t *testing.T) {
 // TestWatcherTimeout: when the deadline passes, what is still going fails
 // with what it was doing.
 func TestWatcherTimeout(t *testing.T) {
-	f := &fakeEngine{services: map[string]swarm.Service{}, tasks: map[string][]swarm.Task{}}
+	f := &fakeWatchEngine{services: map[string]swarm.Service{}, tasks: map[string][]swarm.Task{}}
 	svc := replicated("a", 2, time.Second)
 	f.set(svc, task("t1", "a", swarm.TaskStateRunning, swarm.TaskStatePending, time.Now(), "no suitable node (host-mode port already in use on 1 node)"))
 	w := NewWatcher(f, WatchOptions{Interval: 10 * time.Millisecond})
@@ -230,7 +230,7 @@ func TestWatcherTimeout(t *testing.T) {
 // TestWaitReady: a dependent is released when its dependency runs, and
 // told when it failed.
 func TestWaitReady(t *testing.T) {
-	w := NewWatcher(&fakeEngine{}, WatchOptions{})
+	w := NewWatcher(&fakeWatchEngine{}, WatchOptions{})
 	w.Expect("db", PhaseStarting)
 	w.Expect("cache", PhaseStarting)
 	errc := make(chan error, 2)
