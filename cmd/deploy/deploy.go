@@ -242,11 +242,14 @@ func trimEmpty(cells ...string) []string {
 func renderResult(w io.Writer, r *swarm.Result) error {
 	t := cmdutil.NewTable(w, "SERVICE", "ACTION", "STATE", "TASKS", "MESSAGE")
 	for _, s := range r.Services {
-		tasks := fmt.Sprintf("%d/%d", s.Running, s.Desired)
+		tasks, phase := fmt.Sprintf("%d/%d", s.Running, s.Desired), string(s.Phase)
 		if s.Phase == swarm.PhaseRemoved || s.Phase == swarm.PhaseWaiting || s.Phase == swarm.PhaseSkipped {
 			tasks = "-"
 		}
-		t.Row(s.FullName, string(s.Action), string(s.Phase), tasks, s.Message)
+		if r.Detached && !s.Phase.Terminal() {
+			tasks, phase = "-", "sent" // --detach: not waited for
+		}
+		t.Row(trimEmpty(s.FullName, string(s.Action), phase, tasks, s.Message)...)
 	}
 	if err := t.Flush(); err != nil {
 		return err

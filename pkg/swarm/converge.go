@@ -148,14 +148,15 @@ func NewWatcher(api WatchAPI, o WatchOptions) *Watcher {
 }
 
 // Expect announces a service that will be watched once it is deployed; it
-// shows in phase until then (waiting, for one that waits for others).
-func (w *Watcher) Expect(name string, phase Phase) {
+// shows in phase, with msg, until then (waiting, for one that waits for
+// others).
+func (w *Watcher) Expect(name string, phase Phase, msg string) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if _, ok := w.byName[name]; ok {
 		return
 	}
-	t := &target{name: name, state: State{Service: name, Phase: phase}}
+	t := &target{name: name, state: State{Service: name, Phase: phase, Message: msg}}
 	w.targets = append(w.targets, t)
 	w.byName[name] = t
 }

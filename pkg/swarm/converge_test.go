@@ -211,7 +211,7 @@ func TestWatcherTimeout(t *testing.T) {
 	f.set(svc, task("t1", "a", swarm.TaskStateRunning, swarm.TaskStatePending, time.Now(), "no suitable node (host-mode port already in use on 1 node)"))
 	w := NewWatcher(f, WatchOptions{Interval: 10 * time.Millisecond})
 	w.Watch("a", "a", KindCreated, svc.Spec)
-	w.Expect("b", PhaseWaiting)
+	w.Expect("b", PhaseWaiting, "for a")
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
 	if err := w.Run(ctx, nil); err != nil {
@@ -231,8 +231,8 @@ func TestWatcherTimeout(t *testing.T) {
 // told when it failed.
 func TestWaitReady(t *testing.T) {
 	w := NewWatcher(&fakeWatchEngine{}, WatchOptions{})
-	w.Expect("db", PhaseStarting)
-	w.Expect("cache", PhaseStarting)
+	w.Expect("db", PhaseStarting, "")
+	w.Expect("cache", PhaseStarting, "")
 	errc := make(chan error, 2)
 	go func() { errc <- w.WaitReady(context.Background(), "db") }()
 	go func() { errc <- w.WaitReady(context.Background(), "cache") }()

@@ -145,11 +145,15 @@ func Deploy(ctx context.Context, api StackAPI, p *Plan, o DeployOptions) (*Resul
 			// Untouched, so nothing to wait for before watching it.
 			w.WatchSince(sp.FullName, sp.ID, KindUnchanged, sp.spec, d.start)
 		case len(sp.def.DependsOn) > 0:
-			w.Expect(sp.FullName, PhaseWaiting)
+			var deps []string
+			for _, dep := range sp.def.DependsOn {
+				deps = append(deps, dep.Service)
+			}
+			w.Expect(sp.FullName, PhaseWaiting, "for "+strings.Join(deps, ", "))
 		case sp.Action == ActionCreate:
-			w.Expect(sp.FullName, PhaseStarting)
+			w.Expect(sp.FullName, PhaseStarting, "")
 		default:
-			w.Expect(sp.FullName, PhaseUpdating)
+			w.Expect(sp.FullName, PhaseUpdating, "")
 		}
 		todo = append(todo, sp)
 	}

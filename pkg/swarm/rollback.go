@@ -37,7 +37,7 @@ func (d *deployer) rollback(ctx, parent context.Context) []ServiceResult {
 
 	var results []ServiceResult
 	for _, sp := range updated {
-		w.Expect(sp.FullName, PhaseRollingBack)
+		w.Expect(sp.FullName, PhaseRollingBack, "")
 	}
 	for _, sp := range updated {
 		r := ServiceResult{Name: sp.Name, FullName: sp.FullName, ID: sp.ID, Action: ActionUpdate}
