@@ -624,20 +624,28 @@ networks:
 		}
 		port := fmt.Sprint(l.Addr().(*net.TCPAddr).Port)
 		l.Close()
-		file := stackFile(t, "", `
+		file := func(mode string) string {
+			return stackFile(t, "", `
 services:
   a:
     image: microctl/greeter:dev
     environment: {GREETER_NO_REGISTER: "1"}
-    ports: [{target: 8080, published: `+port+`, mode: host}]
+    ports: [{target: 8080, published: `+port+`, mode: `+mode+`}]
 `)
-		_, res := deployFile(t, cli, a, file, PlanOptions{}, DeployOptions{Detach: true})
+		}
+		_, res := deployFile(t, cli, a, file("host"), PlanOptions{}, DeployOptions{Detach: true})
 		if res.Stack != a {
 			t.Fatal(res)
 		}
-		_, err = planFile(t, cli, b, file, PlanOptions{})
+		// Swarm would refuse an ingress port another service has.
+		_, err = planFile(t, cli, b, file("ingress"), PlanOptions{})
 		if err == nil || !strings.Contains(err.Error(), "already published by service "+a+"_a") {
-			t.Errorf("got %v", err)
+			t.Errorf("ingress: got %v", err)
+		}
+		// Two host-mode ports clash only on a node running both.
+		p, err := planFile(t, cli, b, file("host"), PlanOptions{})
+		if err != nil || !strings.Contains(strings.Join(p.Warnings, "\n"), "also published in host mode by service "+a+"_a") {
+			t.Errorf("host: %v %v", err, p)
 		}
 	})
 	t.Run("image the engine lacks", func(t *testing.T) {

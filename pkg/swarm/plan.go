@@ -199,9 +199,11 @@ func MakePlan(ctx context.Context, api StackAPI, st *Stack, o PlanOptions) (*Pla
 			}
 		}
 	}
-	if err := checkPortConflicts(st, others); err != nil {
+	portWarnings, err := checkPortConflicts(st, others)
+	if err != nil {
 		return nil, err
 	}
+	p.Warnings = append(p.Warnings, portWarnings...)
 
 	order, err := Order(st.Services)
 	if err != nil {
@@ -404,29 +406,50 @@ func (p *Plan) planObjects(ctx context.Context, api StackAPI) error {
 }
 
 // checkPortConflicts refuses a port that a service outside the stack
-// already publishes: Swarm would reject an ingress port, and a host-mode
-// port would leave the task pending on every node that has it taken.
-func checkPortConflicts(st *Stack, others []swarm.Service) error {
-	taken := map[string]string{}
+// already publishes in ingress mode, or that the stack would publish in
+// ingress mode while another service has it: Swarm rejects those. Two
+// host-mode ports only clash on a node that runs both tasks (placement may
+// keep them apart), so that is a warning: the task would stay pending on
+// such a node.
+func checkPortConflicts(st *Stack, others []swarm.Service) ([]string, error) {
+	type owner struct {
+		service string
+		mode    swarm.PortConfigPublishMode
+	}
+	taken := map[string]owner{}
 	for _, s := range others {
 		if s.Spec.EndpointSpec == nil {
 			continue
 		}
 		for _, pc := range s.Spec.EndpointSpec.Ports {
 			if pc.PublishedPort != 0 {
-				taken[fmt.Sprintf("%d/%s", pc.PublishedPort, protocolOrTCP(pc.Protocol))] = s.Spec.Name
+				taken[fmt.Sprintf("%d/%s", pc.PublishedPort, protocolOrTCP(pc.Protocol))] = owner{s.Spec.Name, publishMode(pc)}
 			}
 		}
 	}
+	var warnings []string
 	for _, s := range st.Services {
 		for _, pc := range s.Spec.EndpointSpec.Ports {
 			key := fmt.Sprintf("%d/%s", pc.PublishedPort, protocolOrTCP(pc.Protocol))
-			if other, ok := taken[key]; ok && pc.PublishedPort != 0 {
-				return fmt.Errorf("port %s of service %s is already published by service %s", key, s.Name, other)
+			other, ok := taken[key]
+			if !ok || pc.PublishedPort == 0 {
+				continue
 			}
+			if other.mode == swarm.PortConfigPublishModeHost && publishMode(pc) == swarm.PortConfigPublishModeHost {
+				warnings = append(warnings, fmt.Sprintf("port %s of service %s is also published in host mode by service %s: a node running both cannot start the second", key, s.Name, other.service))
+				continue
+			}
+			return nil, fmt.Errorf("port %s of service %s is already published by service %s", key, s.Name, other.service)
 		}
 	}
-	return nil
+	return warnings, nil
+}
+
+func publishMode(pc swarm.PortConfig) swarm.PortConfigPublishMode {
+	if pc.PublishMode == "" {
+		return swarm.PortConfigPublishModeIngress
+	}
+	return pc.PublishMode
 }
 
 // imageChoice holds the pinned (image@digest) references resolved for the
