@@ -80,8 +80,8 @@ func runPs(ctx context.Context, opts *PsOptions) error {
 			tasks = fmt.Sprintf("%d/%d done", r.Completed, r.Desired)
 		}
 		update := r.UpdateState
-		if r.UpdateMessage != "" && r.UpdateState != "completed" {
-			update += ": " + r.UpdateMessage
+		if r.UpdateMessage != "" && strings.HasSuffix(r.UpdateState, "paused") {
+			update += ": " + r.UpdateMessage // why it stopped
 		}
 		cells := []string{r.Name, r.Image, r.Mode, tasks, strings.Join(r.Ports, ", "), update}
 		if opts.Stack == "" {

@@ -41,6 +41,11 @@ func (e *StackNotFoundError) Hint() string { return "list the stacks with: micro
 // ListServices lists a stack's services (every service when stack is
 // empty) with their task counts, sorted by name.
 func ListServices(ctx context.Context, api StackAPI, stack string) ([]ServiceRow, error) {
+	// Only a manager can list services; say so rather than pass on the
+	// engine's message.
+	if _, err := RequireManager(ctx, api); err != nil {
+		return nil, err
+	}
 	opts := swarm.ServiceListOptions{Status: true}
 	if stack != "" {
 		opts.Filters = stackFilter(stack)
