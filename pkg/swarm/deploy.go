@@ -95,6 +95,7 @@ type deployer struct {
 	mu         sync.Mutex
 	created    []ServicePlan // services this deploy created
 	pruned     []string      // IDs of services --prune removed
+	prunedJobs []string
 	updated    []ServicePlan // services this deploy updated
 	newNets    []string
 	newConfigs []string // IDs
@@ -349,7 +350,18 @@ func (d *deployer) prune(ctx context.Context) error {
 			return fmt.Errorf("remove service %s: %w", sp.FullName, ClassifyEngine(d.api.DaemonHost(), err))
 		}
 		d.pruned = append(d.pruned, sp.ID)
+		if m := sp.current.Spec.Mode; m.ReplicatedJob != nil || m.GlobalJob != nil {
+			d.prunedJobs = append(d.prunedJobs, sp.ID)
+		}
 		d.rep.Event("removed service " + sp.FullName + " (not in the file)")
+	}
+	if len(d.prunedJobs) > 0 {
+		// Swarm leaves a removed job's tasks running (see waitTasksGone).
+		wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		if err := waitTasksGone(wctx, d.api, d.plan.Stack, d.prunedJobs, d.prunedJobs, func(w string) { d.warnf("%s", w) }); err != nil {
+			d.warnf("tasks of pruned jobs still stopping: %v", err)
+		}
 	}
 	return nil
 }
@@ -515,7 +527,7 @@ func (d *deployer) cleanup(ctx context.Context) []ObjectPlan {
 			// A network leaves the node only once the pruned services'
 			// containers have stopped.
 			wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-			err := waitTasksGone(wctx, d.api, d.plan.Stack, d.pruned)
+			err := waitTasksGone(wctx, d.api, d.plan.Stack, d.pruned, d.prunedJobs, func(w string) { d.warnf("%s", w) })
 			cancel()
 			if err != nil {
 				d.warnf("pruned services still stopping: %v", err)

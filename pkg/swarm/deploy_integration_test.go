@@ -755,3 +755,54 @@ services:
 		t.Errorf("scale of a missing service: %v", err)
 	}
 }
+
+// TestRoundTripTestdata deploys the golden conversion files (without
+// waiting: some of their tasks cannot run here) and plans them again:
+// every field the converter writes must come back from the engine in a
+// form the plan calls unchanged.
+func TestRoundTripTestdata(t *testing.T) {
+	t.Parallel()
+	cli := manager(t)
+	for _, name := range []string{"full", "modes", "ports", "volumes", "unsupported"} {
+		t.Run(name, func(t *testing.T) {
+			b, err := os.ReadFile(filepath.Join("testdata/convert", name+".yml"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Published ports 1808N become free ones, so parallel runs and
+			// other users of the engine do not collide.
+			l, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			base := l.Addr().(*net.TCPAddr).Port / 10 * 10
+			l.Close()
+			if base > 65000 {
+				base = 40000
+			}
+			content := regexp.MustCompile(`1808(\d)`).ReplaceAllStringFunc(string(b), func(m string) string {
+				return fmt.Sprint(base + int(m[4]-'0'))
+			})
+			abs, _ := filepath.Abs("testdata/convert")
+			content = strings.ReplaceAll(content, "./app.conf", filepath.Join(abs, "app.conf"))
+			stack := newStack(t, cli)
+			file := stackFile(t, "", content)
+			p, err := planFile(t, cli, stack, file, PlanOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := Deploy(context.Background(), cli, p, DeployOptions{Detach: true, Timeout: time.Minute}); err != nil {
+				t.Fatal(err)
+			}
+			p, err = planFile(t, cli, stack, file, PlanOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, s := range p.Services {
+				if s.Action != ActionUnchanged {
+					t.Errorf("%s: %s %v after a deploy of the same file", s.Name, s.Action, s.Changes)
+				}
+			}
+		})
+	}
+}

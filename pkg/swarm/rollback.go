@@ -3,9 +3,12 @@ package swarm
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/swarm"
 )
 
@@ -46,7 +49,7 @@ func (d *deployer) rollback(ctx, parent context.Context) []ServiceResult {
 		}
 		results = append(results, r)
 	}
-	var removedIDs []string
+	var removedIDs, jobs []string
 	for _, sp := range created {
 		r := ServiceResult{Name: sp.Name, FullName: sp.FullName, ID: sp.ID, Action: ActionCreate, Phase: PhaseRemoved,
 			Message: "removed: created by the failed deploy"}
@@ -54,6 +57,9 @@ func (d *deployer) rollback(ctx, parent context.Context) []ServiceResult {
 			r.Phase, r.Message = PhaseFailed, "could not remove: "+oneLine(err.Error())
 		} else {
 			removedIDs = append(removedIDs, sp.ID)
+			if sp.def.IsJob() {
+				jobs = append(jobs, sp.ID)
+			}
 			d.rep.Event("removed service " + sp.FullName + " (created by this deploy)")
 		}
 		results = append(results, r)
@@ -70,7 +76,7 @@ func (d *deployer) rollback(ctx, parent context.Context) []ServiceResult {
 			results[i].Phase, results[i].Running, results[i].Desired, results[i].Message = st.Phase, st.Running, st.Desired, st.Message
 		}
 	}
-	if err := waitTasksGone(ctx, d.api, d.plan.Stack, removedIDs); err != nil {
+	if err := waitTasksGone(ctx, d.api, d.plan.Stack, removedIDs, jobs, func(w string) { d.warnf("%s", w) }); err != nil {
 		d.warnf("tasks of removed services still stopping: %v", err)
 	}
 	d.undoCreatedObjects(ctx)
@@ -130,18 +136,19 @@ func (d *deployer) undoCreatedObjects(ctx context.Context) {
 	}
 }
 
-// TaskLister lists tasks.
-type TaskLister interface {
-	TaskList(ctx context.Context, options swarm.TaskListOptions) ([]swarm.Task, error)
-}
-
 // waitTasksGone waits until every task of the given (removed) services has
 // stopped: their containers have exited and left the stack's networks.
 // Tasks are found through the stack label, since a removed service can no
 // longer be named in a filter. A finished task may stay listed (Swarm
 // 20.10 keeps the completed tasks of a removed job for ever); it holds
 // nothing, so it does not count.
-func waitTasksGone(ctx context.Context, api TaskLister, stack string, serviceIDs []string) error {
+//
+// jobs are the removed services that were jobs: Swarm 20.10 neither stops
+// their running tasks nor removes their containers, and tasks still being
+// started when the service went go on to run. On this node their
+// containers are removed here, on every poll, which ends those tasks; a
+// job task running on another node is reported and not waited for.
+func waitTasksGone(ctx context.Context, api StackAPI, stack string, serviceIDs, jobs []string, warn func(string)) error {
 	if len(serviceIDs) == 0 {
 		return nil
 	}
@@ -149,6 +156,15 @@ func waitTasksGone(ctx context.Context, api TaskLister, stack string, serviceIDs
 	for _, id := range serviceIDs {
 		gone[id] = true
 	}
+	var localNode string
+	if len(jobs) > 0 {
+		info, err := api.Info(ctx)
+		if err != nil {
+			return err
+		}
+		localNode = info.Swarm.NodeID
+	}
+	remote, reaped := map[string]bool{}, map[string]bool{}
 	f := stackFilter(stack)
 	for {
 		tasks, err := api.TaskList(ctx, swarm.TaskListOptions{Filters: f})
@@ -157,7 +173,25 @@ func waitTasksGone(ctx context.Context, api TaskLister, stack string, serviceIDs
 		}
 		left := 0
 		for _, t := range tasks {
-			if gone[t.ServiceID] && !taskFinished(t.Status.State) {
+			if !gone[t.ServiceID] {
+				continue
+			}
+			finished := taskFinished(t.Status.State)
+			if slices.Contains(jobs, t.ServiceID) {
+				if t.NodeID != "" && t.NodeID != localNode {
+					if !finished && !remote[t.ID] {
+						remote[t.ID] = true
+						warn(fmt.Sprintf("task %s of a removed job keeps running on node %s (Swarm does not stop it): remove its container there", shortTaskID(t.ID), shortTaskID(t.NodeID)))
+					}
+					continue
+				}
+				// A completed job's exited container is left behind too.
+				if !reaped[t.ID] {
+					removeTaskContainers(ctx, api, t.ID, warn)
+					reaped[t.ID] = finished
+				}
+			}
+			if !finished {
 				left++
 			}
 		}
@@ -168,6 +202,22 @@ func waitTasksGone(ctx context.Context, api TaskLister, stack string, serviceIDs
 		case <-ctx.Done():
 			return fmt.Errorf("%d tasks left: %w", left, ctx.Err())
 		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
+// removeTaskContainers force-removes the containers of one task on this
+// node, if it has any yet.
+func removeTaskContainers(ctx context.Context, api StackAPI, taskID string, warn func(string)) {
+	cs, err := api.ContainerList(ctx, container.ListOptions{All: true,
+		Filters: filters.NewArgs(filters.Arg("label", "com.docker.swarm.task.id="+taskID))})
+	if err != nil {
+		warn("could not list the containers of a removed job: " + oneLine(err.Error()))
+		return
+	}
+	for _, c := range cs {
+		if err := api.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true}); err != nil && !cerrdefs.IsNotFound(err) {
+			warn(fmt.Sprintf("could not remove container %s of a removed job: %s", shortTaskID(c.ID), oneLine(err.Error())))
 		}
 	}
 }

@@ -159,7 +159,7 @@ func RemoveStack(ctx context.Context, api StackAPI, stack string, rep Reporter) 
 	}
 	res := &RemoveResult{Stack: stack, Services: []string{}, Networks: []string{}, Configs: []string{}, Secrets: []string{}}
 	var errs []error
-	var ids []string
+	var ids, jobs []string
 	sort.Slice(services, func(i, j int) bool { return services[i].Spec.Name < services[j].Spec.Name })
 	for _, s := range services {
 		if err := api.ServiceRemove(ctx, s.ID); err != nil && !cerrdefs.IsNotFound(err) {
@@ -167,12 +167,15 @@ func RemoveStack(ctx context.Context, api StackAPI, stack string, rep Reporter) 
 			continue
 		}
 		ids = append(ids, s.ID)
+		if s.Spec.Mode.ReplicatedJob != nil || s.Spec.Mode.GlobalJob != nil {
+			jobs = append(jobs, s.ID)
+		}
 		res.Services = append(res.Services, s.Spec.Name)
 		rep.Event("removed service " + s.Spec.Name)
 	}
 	if len(ids) > 0 {
 		rep.Event(fmt.Sprintf("waiting for the tasks of %d services to stop", len(ids)))
-		if err := waitTasksGone(ctx, api, stack, ids); err != nil {
+		if err := waitTasksGone(ctx, api, stack, ids, jobs, func(w string) { rep.Event("warning: " + w) }); err != nil {
 			return res, fmt.Errorf("waiting for tasks to stop: %w", err)
 		}
 	}
