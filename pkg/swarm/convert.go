@@ -3,7 +3,6 @@ package swarm
 import (
 	"fmt"
 	"sort"
-	"strings"
 
 	"github.com/compose-spec/compose-go/v2/types"
 	"github.com/docker/docker/api/types/network"
@@ -288,16 +287,4 @@ func (c *converter) networks() error {
 		}
 	}
 	return nil
-}
-
-func strPtrValue(s *string) string {
-	if s == nil {
-		return ""
-	}
-	return *s
-}
-
-// shortList shortens a list of names for a warning.
-func shortList(names []string) string {
-	return strings.Join(names, ", ")
 }

@@ -27,7 +27,7 @@ func (c *converter) service(s types.ServiceConfig) (Service, error) {
 	}
 	if s.Image == "" {
 		if s.Build != nil {
-			return Service{}, fmt.Errorf("has build but no image: Swarm cannot build; build the image first and name it in image:")
+			return Service{}, fmt.Errorf("has build but no image: Swarm cannot build; build the image first and name it in the image key")
 		}
 		return Service{}, fmt.Errorf("needs an image")
 	}

@@ -27,7 +27,8 @@ func (r *serviceRefs) add(spec *swarm.ServiceSpec) {
 	for _, n := range spec.TaskTemplate.Networks {
 		r.networks[n.Target] = true
 	}
-	for _, n := range spec.Networks { //nolint:staticcheck // old services use the deprecated field
+	//lint:ignore SA1019 old services use the deprecated field
+	for _, n := range spec.Networks {
 		r.networks[n.Target] = true
 	}
 }

@@ -107,11 +107,13 @@ func normalize(spec swarm.ServiceSpec, netNames map[string]string) map[string]an
 		tt.Placement.Platforms = nil
 	}
 	// The deprecated top-level Networks of old services mean the same.
-	//nolint:staticcheck // reading the deprecated field is the point
+	//lint:ignore SA1019 reading the deprecated field is the point
 	if len(tt.Networks) == 0 && len(s.Networks) > 0 {
-		tt.Networks = s.Networks //nolint:staticcheck
+		//lint:ignore SA1019 see above
+		tt.Networks = s.Networks
 	}
-	s.Networks = nil //nolint:staticcheck
+	//lint:ignore SA1019 see above
+	s.Networks = nil
 	for i := range tt.Networks {
 		n := &tt.Networks[i]
 		if name, ok := netNames[n.Target]; ok {
