@@ -5,10 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -18,29 +15,11 @@ import (
 	"github.com/docker/docker/api/types/system"
 
 	"github.com/microctl/microctl/internal/cmdutil"
+	"github.com/microctl/microctl/internal/golden"
 	"github.com/microctl/microctl/internal/testenv"
 	"github.com/microctl/microctl/pkg/health"
 	"github.com/microctl/microctl/pkg/registry"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
-
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs from the golden file (go test -update to accept):\n--- got\n%s\n--- want\n%s", name, got, want)
-	}
-}
 
 func parse(t *testing.T, args ...string) (error, *Options, *WatchOptions, *LintOptions) {
 	t.Helper()
@@ -121,7 +100,7 @@ func TestRenderGolden(t *testing.T) {
 	if err := render(&Options{IO: ios, State: "any"}, sampleReport()); err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "health.txt", out.Bytes())
+	golden.Assert(t, "health.txt", out.Bytes())
 }
 
 func TestFormatEventGolden(t *testing.T) {
@@ -149,7 +128,7 @@ func TestFormatEventGolden(t *testing.T) {
 	for _, e := range events[:2] {
 		_ = enc.Encode(e)
 	}
-	golden(t, "events.txt", b.Bytes())
+	golden.Assert(t, "events.txt", b.Bytes())
 }
 
 func TestRenderLintGolden(t *testing.T) {
@@ -160,7 +139,7 @@ func TestRenderLintGolden(t *testing.T) {
 		{Rule: health.RuleTTLMismatch, Severity: health.SevWarning, Service: "greeter", Message: "instances disagree on TTL: 2s (1 instance(s)), 15s (2 instance(s))"},
 	}}
 	renderLint(&LintOptions{IO: ios}, rep)
-	golden(t, "lint.txt", out.Bytes())
+	golden.Assert(t, "lint.txt", out.Bytes())
 }
 
 // fakeDocker answers what discoverNetworks asks.

@@ -4,38 +4,14 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"flag"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/microctl/microctl/internal/cmdutil"
+	"github.com/microctl/microctl/internal/golden"
 	"github.com/microctl/microctl/pkg/keys"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
-
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	p := filepath.Join("testdata", name)
-	if *update {
-		if err := os.MkdirAll("testdata", 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs from the golden file:\n--- got\n%s\n--- want\n%s", name, got, want)
-	}
-}
 
 // execute runs the key group with args; runF-style capture is done by the
 // caller through the returned command tree.
@@ -153,7 +129,7 @@ func TestRenderGolden(t *testing.T) {
 		if err := renderResult(ios, format, res); err != nil {
 			t.Fatal(err)
 		}
-		golden(t, "rotate."+string(format), out.Bytes())
+		golden.Assert(t, "rotate."+string(format), out.Bytes())
 		if !strings.HasPrefix(errOut.String(), "warning: legacy mode") {
 			t.Errorf("warnings on stderr: %q", errOut)
 		}
@@ -170,6 +146,6 @@ func TestRenderGolden(t *testing.T) {
 		if err := renderShow(ios, format, ring); err != nil {
 			t.Fatal(err)
 		}
-		golden(t, "show."+string(format), out.Bytes())
+		golden.Assert(t, "show."+string(format), out.Bytes())
 	}
 }

@@ -2,52 +2,17 @@ package network
 
 import (
 	"bytes"
-	"context"
 	"errors"
-	"flag"
-	"os"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/spf13/cobra"
-
+	"github.com/microctl/microctl/internal/cmdtest"
 	"github.com/microctl/microctl/internal/cmdutil"
+	"github.com/microctl/microctl/internal/golden"
 	sw "github.com/microctl/microctl/pkg/swarm"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
-
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs (go test -update rewrites it)\n--- got\n%s\n--- want\n%s", path, got, want)
-	}
-}
-
-func parse[O any](t *testing.T, build func(*cmdutil.Factory, func(context.Context, *O) error) *cobra.Command, args ...string) (*O, error) {
-	t.Helper()
-	ios, _, _, _ := cmdutil.Test()
-	var got *O
-	cmd := build(cmdutil.NewFactory(ios), func(_ context.Context, o *O) error { got = o; return nil })
-	cmd.SetArgs(append([]string{}, args...)) // nil would make cobra read os.Args
-	cmd.SetOut(&bytes.Buffer{})
-	cmd.SetErr(&bytes.Buffer{})
-	cmd.SilenceErrors, cmd.SilenceUsage = true, true
-	return got, cmd.ExecuteContext(context.Background())
-}
 
 func TestCreateFlags(t *testing.T) {
 	tests := []struct {
@@ -72,7 +37,7 @@ func TestCreateFlags(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			o, err := parse(t, NewCmdCreate, tt.args...)
+			o, err := cmdtest.Parse(t, NewCmdCreate, tt.args...)
 			if tt.usage != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.usage) {
 					t.Fatalf("err = %v, want %q", err, tt.usage)
@@ -104,7 +69,7 @@ func TestInspectRendering(t *testing.T) {
 	if err := renderInspect(&b, n); err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "inspect.txt", b.Bytes())
+	golden.Assert(t, "inspect.txt", b.Bytes())
 }
 
 func TestServicesCell(t *testing.T) {

@@ -4,9 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"flag"
-	"os"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -16,46 +13,15 @@ import (
 	dswarm "github.com/docker/docker/api/types/swarm"
 	"github.com/docker/docker/api/types/system"
 	"github.com/docker/docker/client"
-	"github.com/spf13/cobra"
 
+	"github.com/microctl/microctl/internal/cmdtest"
 	"github.com/microctl/microctl/internal/cmdutil"
+	"github.com/microctl/microctl/internal/golden"
 	sw "github.com/microctl/microctl/pkg/swarm"
 )
 
-var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
-
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs (go test -update rewrites it)\n--- got\n%s\n--- want\n%s", path, got, want)
-	}
-}
-
 // parse runs a command's flag parsing and validation with a runF that
 // captures the options, so nothing touches an engine.
-func parse[O any](t *testing.T, build func(*cmdutil.Factory, func(context.Context, *O) error) *cobra.Command, args ...string) (*O, error) {
-	t.Helper()
-	ios, _, _, _ := cmdutil.Test()
-	var got *O
-	cmd := build(cmdutil.NewFactory(ios), func(_ context.Context, o *O) error { got = o; return nil })
-	cmd.SetArgs(append([]string{}, args...)) // nil would make cobra read os.Args
-	cmd.SetOut(&bytes.Buffer{})
-	cmd.SetErr(&bytes.Buffer{})
-	cmd.SilenceErrors, cmd.SilenceUsage = true, true
-	err := cmd.ExecuteContext(context.Background())
-	return got, err
-}
-
 func isUsage(err error) bool {
 	var ue *cmdutil.UsageError
 	return errors.As(err, &ue)
@@ -85,7 +51,7 @@ func TestInitFlags(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			o, err := parse(t, NewCmdInit, tt.args...)
+			o, err := cmdtest.Parse(t, NewCmdInit, tt.args...)
 			if tt.usage != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.usage) {
 					t.Fatalf("err = %v, want %q", err, tt.usage)
@@ -106,7 +72,7 @@ func TestInitFlags(t *testing.T) {
 }
 
 func TestJoinFlags(t *testing.T) {
-	o, err := parse(t, NewCmdJoin, "--token", "SWMTKN-1-abc-def", "--availability", "drain", "10.0.0.1")
+	o, err := cmdtest.Parse(t, NewCmdJoin, "--token", "SWMTKN-1-abc-def", "--availability", "drain", "10.0.0.1")
 	if err != nil || o.ManagerAddr != "10.0.0.1" || o.Availability != "drain" {
 		t.Fatalf("%+v %v", o, err)
 	}
@@ -116,18 +82,18 @@ func TestJoinFlags(t *testing.T) {
 		{"--token", "SWMTKN-1-abc-def", "--availability", "gone", "10.0.0.1"},
 		{"--token", "SWMTKN-1-abc-def", "0.0.0.0"},
 	} {
-		if _, err := parse(t, NewCmdJoin, args...); !isUsage(err) {
+		if _, err := cmdtest.Parse(t, NewCmdJoin, args...); !isUsage(err) {
 			t.Errorf("%v: err = %v, want a usage error", args, err)
 		}
 	}
 }
 
 func TestTokenFlags(t *testing.T) {
-	o, err := parse(t, NewCmdToken, "manager", "--rotate", "-q")
+	o, err := cmdtest.Parse(t, NewCmdToken, "manager", "--rotate", "-q")
 	if err != nil || o.Role != "manager" || !o.Rotate || !o.Quiet {
 		t.Fatalf("%+v %v", o, err)
 	}
-	if _, err := parse(t, NewCmdToken, "admin"); !isUsage(err) {
+	if _, err := cmdtest.Parse(t, NewCmdToken, "admin"); !isUsage(err) {
 		t.Errorf("admin: %v", err)
 	}
 }
@@ -207,12 +173,12 @@ func TestStatusRendering(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "status-healthy.txt", []byte(out))
+	golden.Assert(t, "status-healthy.txt", []byte(out))
 	out, _, err = runStatusWith(t, healthy, cmdutil.FormatJSON)
 	if err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "status-healthy.json", []byte(out))
+	golden.Assert(t, "status-healthy.json", []byte(out))
 
 	down := append([]dswarm.Node(nil), healthy...)
 	down[2] = node("n3cccccccccccccccc", "node3", dswarm.NodeRoleWorker, dswarm.NodeStateDown, "", false)
@@ -225,7 +191,7 @@ func TestStatusRendering(t *testing.T) {
 	if want := "swarm unhealthy: 1 problem: node node3 (n3cccccccccc) is down: heartbeat failure"; ue.Msg != want {
 		t.Errorf("summary %q, want %q", ue.Msg, want)
 	}
-	golden(t, "status-down.txt", []byte(out))
+	golden.Assert(t, "status-down.txt", []byte(out))
 	if stderr != "" {
 		t.Errorf("stderr %q: the summary is printed once, by root", stderr)
 	}
@@ -245,5 +211,5 @@ func TestInitRendering(t *testing.T) {
 	res.UnlockKey = ""
 	b.WriteString("---\n")
 	renderInit(&b, res)
-	golden(t, "init.txt", b.Bytes())
+	golden.Assert(t, "init.txt", b.Bytes())
 }
