@@ -5,18 +5,16 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/api/types/swarm"
-)
 
-var update = flag.Bool("update", false, "rewrite golden files under testdata/")
+	"github.com/microctl/microctl/internal/golden"
+)
 
 // goldenEnv is the environment the golden conversions are interpolated with.
 var goldenEnv = []string{"GREETING=hi", "API_TOKEN=tok", "HOME=/root"}
@@ -70,7 +68,8 @@ func convertFile(t *testing.T, files ...string) (*Stack, error) {
 
 // TestConvertGolden converts every testdata/convert/*.yml and compares the
 // ServiceSpecs (and networks, configs, secrets, warnings) with the .json
-// next to it. Run with -update to rewrite them after a deliberate change.
+// next to it (internal/golden). Run with -update to rewrite them after a
+// deliberate change.
 func TestConvertGolden(t *testing.T) {
 	files, err := filepath.Glob("testdata/convert/*.yml")
 	if err != nil || len(files) == 0 {
@@ -106,44 +105,9 @@ func TestConvertGolden(t *testing.T) {
 				t.Fatal(err)
 			}
 			got := bytes.ReplaceAll(buf.Bytes(), []byte(abs), []byte("<testdata>"))
-			golden := strings.TrimSuffix(f, ".yml") + ".json"
-			if *update {
-				if err := os.WriteFile(golden, got, 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run go test -run TestConvertGolden -update)", err)
-			}
-			if !bytes.Equal(got, want) {
-				t.Errorf("%s differs from the conversion (run with -update after checking the change):\n%s", golden, lineDiff(string(want), string(got)))
-			}
+			golden.Assert(t, "convert/"+strings.TrimSuffix(filepath.Base(f), ".yml")+".json", got)
 		})
 	}
-}
-
-// lineDiff shows the first lines that differ, enough to see what changed.
-func lineDiff(want, got string) string {
-	w, g := strings.Split(want, "\n"), strings.Split(got, "\n")
-	var out []string
-	for i := 0; i < len(w) || i < len(g); i++ {
-		var a, b string
-		if i < len(w) {
-			a = w[i]
-		}
-		if i < len(g) {
-			b = g[i]
-		}
-		if a != b {
-			out = append(out, "line "+strconv.Itoa(i+1)+":\n  want: "+a+"\n  got:  "+b)
-			if len(out) > 8 {
-				break
-			}
-		}
-	}
-	return strings.Join(out, "\n")
 }
 
 func writeCompose(t *testing.T, content string) string {
