@@ -16,11 +16,13 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/microctl/microctl/cmd/deploy"
 	"github.com/microctl/microctl/cmd/doctor"
 	"github.com/microctl/microctl/cmd/health"
 	"github.com/microctl/microctl/cmd/key"
 	"github.com/microctl/microctl/cmd/network"
 	"github.com/microctl/microctl/cmd/registry"
+	"github.com/microctl/microctl/cmd/stack"
 	"github.com/microctl/microctl/cmd/swarm"
 	"github.com/microctl/microctl/cmd/version"
 	"github.com/microctl/microctl/internal/cmdutil"
@@ -74,6 +76,11 @@ unhealthy or did not converge, 130 interrupted.`,
 		registry.NewCmdRegistry(f),
 		health.NewCmdHealth(f, nil),
 		version.NewCmdVersion(f, nil),
+		deploy.NewCmdDeploy(f, nil),
+		stack.NewCmdPs(f, nil),
+		stack.NewCmdRm(f, nil),
+		stack.NewCmdRollback(f, nil),
+		stack.NewCmdScale(f, nil),
 	)
 	markUsageErrors(root)
 	return root
