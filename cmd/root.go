@@ -17,8 +17,15 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/microctl/microctl/cmd/bench"
+	"github.com/microctl/microctl/cmd/deploy"
 	"github.com/microctl/microctl/cmd/doctor"
+	"github.com/microctl/microctl/cmd/health"
+	"github.com/microctl/microctl/cmd/key"
+	"github.com/microctl/microctl/cmd/network"
+	"github.com/microctl/microctl/cmd/registry"
 	"github.com/microctl/microctl/cmd/serve"
+	"github.com/microctl/microctl/cmd/stack"
+	"github.com/microctl/microctl/cmd/swarm"
 	"github.com/microctl/microctl/cmd/version"
 	"github.com/microctl/microctl/internal/cmdutil"
 	pkgdoctor "github.com/microctl/microctl/pkg/doctor"
@@ -65,7 +72,17 @@ unhealthy or did not converge, 130 interrupted.`,
 
 	root.AddCommand(
 		doctor.NewCmdDoctor(f, nil),
+		key.NewCmdKey(f),
+		swarm.NewCmdSwarm(f),
+		network.NewCmdNetwork(f),
+		registry.NewCmdRegistry(f),
+		health.NewCmdHealth(f, nil),
 		version.NewCmdVersion(f, nil),
+		deploy.NewCmdDeploy(f, nil),
+		stack.NewCmdPs(f, nil),
+		stack.NewCmdRm(f, nil),
+		stack.NewCmdRollback(f, nil),
+		stack.NewCmdScale(f, nil),
 		bench.NewCmdBench(f, nil),
 		serve.NewCmdServe(f, nil),
 	)

@@ -11,6 +11,8 @@ import (
 
 	"github.com/microctl/microctl/internal/cmdutil"
 	"github.com/microctl/microctl/pkg/doctor"
+	"github.com/microctl/microctl/pkg/health"
+	"github.com/microctl/microctl/pkg/keys"
 	"github.com/microctl/microctl/pkg/registry"
 	"github.com/microctl/microctl/pkg/swarm"
 )
@@ -36,8 +38,12 @@ func NewCmdDoctor(f *cmdutil.Factory, runF func(context.Context, *Options) error
 with its verdict and, when something is wrong, what to do about it.
 
 Checks: the Docker Engine answers; its API version is supported; this node
-is a swarm manager; Consul answers; a leader is elected; the ACL token is
-accepted.
+is a swarm manager; the overlay network "micro" exists; Consul answers; a
+leader is elected; the ACL token is accepted; no registered instance is
+critical or stale and health lint finds nothing; the JWT key ring (at
+MICROCTL_KEY_PATH, default micro/config/jwt) reads, its current key is
+younger than the rotation period and a next key is published. Key checks are
+skipped when there is no ring.
 
 Exit code 3 when any check fails, so doctor can gate a script.`,
 		Example: `  microctl doctor
@@ -61,7 +67,8 @@ Exit code 3 when any check fails, so doctor can gate a script.`,
 func run(ctx context.Context, opts *Options) error {
 	ctx, cancel := context.WithTimeout(ctx, opts.Timeout)
 	defer cancel()
-	rep := doctor.Run(ctx, dockerProbe(opts), consulProbe(opts))
+	rep := doctor.Run(ctx, dockerProbe(opts), networkProbe(opts), consulProbe(opts), registryProbe(opts),
+		keys.DoctorProbe(opts.Consul, ""))
 	if ctx.Err() != nil && context.Cause(ctx) == context.Canceled {
 		return ctx.Err()
 	}
@@ -82,6 +89,29 @@ func dockerProbe(opts *Options) doctor.Probe {
 		}
 		return swarm.EngineProbe(cli), nil
 	}, "docker.engine", "docker.api", "docker.swarm")
+}
+
+// networkProbe checks that the overlay network every service joins exists.
+func networkProbe(opts *Options) doctor.Probe {
+	return lazyProbe(func() (doctor.Probe, error) {
+		cli, err := opts.Docker()
+		if err != nil {
+			return nil, err
+		}
+		return swarm.NetworkProbe(cli, swarm.DefaultNetworkName), nil
+	}, swarm.NetworkCheck)
+}
+
+// registryProbe looks at what Consul knows: critical instances, stale
+// registrations, registrations that will misbehave (health lint).
+func registryProbe(opts *Options) doctor.Probe {
+	return func(ctx context.Context) []doctor.Result {
+		c, err := opts.Consul()
+		if err != nil {
+			return doctor.Skipped("no Consul client", "registry.critical", "registry.stale", "registry.lint")
+		}
+		return health.RegistryProbe(c)(ctx)
+	}
 }
 
 func consulProbe(opts *Options) doctor.Probe {

@@ -16,6 +16,7 @@ type IOStreams struct {
 	Out    io.Writer
 	ErrOut io.Writer
 
+	stdinTTY  bool
 	stdoutTTY bool
 	stderrTTY bool
 	noColor   bool
@@ -29,6 +30,7 @@ func System() *IOStreams {
 		In:        os.Stdin,
 		Out:       os.Stdout,
 		ErrOut:    os.Stderr,
+		stdinTTY:  isTerminal(os.Stdin),
 		stdoutTTY: isTerminal(os.Stdout),
 		stderrTTY: isTerminal(os.Stderr),
 		noColor:   os.Getenv("NO_COLOR") != "",
@@ -54,6 +56,12 @@ func (s *IOStreams) SetNoColor(v bool) {
 
 // SetTTY overrides terminal detection; tests use it to exercise both paths.
 func (s *IOStreams) SetTTY(stdout, stderr bool) { s.stdoutTTY, s.stderrTTY = stdout, stderr }
+
+// SetStdinTTY overrides terminal detection for stdin, for tests of prompts.
+func (s *IOStreams) SetStdinTTY(v bool) { s.stdinTTY = v }
+
+// IsStdinTTY reports whether a person can answer a question on stdin.
+func (s *IOStreams) IsStdinTTY() bool { return s.stdinTTY }
 
 // IsStdoutTTY reports whether results go to a terminal.
 func (s *IOStreams) IsStdoutTTY() bool { return s.stdoutTTY }

@@ -87,7 +87,8 @@ func StartAgent(t testing.TB, opts ...AgentOption) *Agent {
 	}
 	http, server, serf := freePort(t), freePort(t), freePort(t)
 	a := &Agent{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(http))}
-	args := []string{"agent", "-dev", "-node", "microctl-test-" + strconv.Itoa(http),
+	node := "microctl-test-" + strconv.Itoa(http)
+	args := []string{"agent", "-dev", "-node", node,
 		"-bind", "127.0.0.1", "-client", "127.0.0.1",
 		"-http-port", strconv.Itoa(http), "-server-port", strconv.Itoa(server), "-serf-lan-port", strconv.Itoa(serf),
 		"-serf-wan-port", "-1", "-dns-port", "-1", "-grpc-port", "-1", "-grpc-tls-port", "-1",
@@ -126,8 +127,10 @@ func StartAgent(t testing.TB, opts ...AgentOption) *Agent {
 		cancel()
 		if err == nil && leader != "" {
 			// With ACLs the management token is usable only once the
-			// ACL system has bootstrapped; wait for that too.
-			if a.Token == "" || aclReady(c) {
+			// ACL system has bootstrapped; and a session cannot be created
+			// before the agent's own node is in the catalog ("Missing node
+			// registration"). Wait for both.
+			if (a.Token == "" || aclReady(c)) && nodeRegistered(c, node) {
 				return a
 			}
 		}
@@ -141,6 +144,11 @@ func StartAgent(t testing.TB, opts ...AgentOption) *Agent {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+func nodeRegistered(c *registry.Client, node string) bool {
+	n, _, err := c.API.Catalog().Node(node, nil)
+	return err == nil && n != nil && n.Node != nil
 }
 
 func aclReady(c *registry.Client) bool {

@@ -10,6 +10,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"sync"
 )
 
 // go-micro's Consul registry (registry/consul in go-micro v1, go-plugins v2)
@@ -43,6 +44,9 @@ type Value struct {
 const (
 	MetaRegisterTTL      = "micro_register_ttl"
 	MetaRegisterInterval = "micro_register_interval"
+	// MetaDeregisterAfter carries the check's DeregisterCriticalServiceAfter,
+	// which no Consul endpoint returns either.
+	MetaDeregisterAfter = "micro_deregister_critical_after"
 )
 
 // compress is go-micro's encode(): zlib at the default level, then hex.
@@ -59,16 +63,28 @@ func compress(b []byte) string {
 // memory.
 const maxDecoded = 1 << 20
 
+// inflaters keeps zlib readers for reuse: each holds a 32 KB window and
+// Huffman tables (about 40 KB), and a catalog of 2,000 instances carries
+// some 15,000 tags; allocating one per tag made decoding the slowest part
+// of reading the catalog.
+var inflaters sync.Pool
+
 func decompress(s string) ([]byte, error) {
 	raw, err := hex.DecodeString(s)
 	if err != nil {
 		return nil, fmt.Errorf("not hex: %w", err)
 	}
-	r, err := zlib.NewReader(bytes.NewReader(raw))
-	if err != nil {
+	var r io.ReadCloser
+	if pooled, ok := inflaters.Get().(io.ReadCloser); ok {
+		if err := pooled.(zlib.Resetter).Reset(bytes.NewReader(raw), nil); err != nil {
+			inflaters.Put(pooled)
+			return nil, fmt.Errorf("not zlib: %w", err)
+		}
+		r = pooled
+	} else if r, err = zlib.NewReader(bytes.NewReader(raw)); err != nil {
 		return nil, fmt.Errorf("not zlib: %w", err)
 	}
-	defer r.Close()
+	defer func() { r.Close(); inflaters.Put(r) }()
 	out, err := io.ReadAll(io.LimitReader(r, maxDecoded+1))
 	if err != nil {
 		return nil, fmt.Errorf("corrupt zlib stream: %w", err)

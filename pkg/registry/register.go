@@ -38,9 +38,10 @@ func DeregisterAfter(ttl time.Duration) time.Duration {
 	return max(ttl, time.Minute) + 5*time.Second
 }
 
-// Registration is the request go-micro sends for the instance, plus the TTL
-// and interval in Meta (MetaRegisterTTL, MetaRegisterInterval), since Consul
-// returns neither.
+// Registration is the request go-micro sends for the instance, plus the TTL,
+// the interval and the deregistration delay in Meta (MetaRegisterTTL,
+// MetaRegisterInterval, MetaDeregisterAfter), since Consul returns none of
+// them.
 func (in Instance) Registration() *api.AgentServiceRegistration {
 	tags := EncodeMetadata(in.Metadata)
 	tags = append(tags, EncodeEndpoints(in.Endpoints)...)
@@ -56,6 +57,7 @@ func (in Instance) Registration() *api.AgentServiceRegistration {
 	}
 	if in.TTL > 0 {
 		meta[MetaRegisterTTL] = in.TTL.String()
+		meta[MetaDeregisterAfter] = DeregisterAfter(in.TTL).String()
 		reg.Check = &api.AgentServiceCheck{
 			TTL:                            in.TTL.String(),
 			DeregisterCriticalServiceAfter: DeregisterAfter(in.TTL).String(),

@@ -1,0 +1,274 @@
+// Package deploy implements `microctl deploy`.
+package deploy
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/docker/docker/client"
+	"github.com/moby/term"
+	"github.com/spf13/cobra"
+
+	"github.com/microctl/microctl/internal/cmdutil"
+	"github.com/microctl/microctl/pkg/swarm"
+)
+
+type dockerClient = client.APIClient
+
+// Options are the inputs of `microctl deploy`.
+type Options struct {
+	IO     *cmdutil.IOStreams
+	Docker func() (dockerClient, error)
+
+	Files             []string
+	Stack             string
+	EnvFiles          []string
+	Profiles          []string
+	Prune             bool
+	Detach            bool
+	Timeout           time.Duration
+	RollbackOnFailure bool
+	ResolveImage      string
+	DryRun            bool
+	Output            cmdutil.Format
+}
+
+// NewCmdDeploy builds the command. runF replaces the run function in tests
+// that only check flag parsing.
+func NewCmdDeploy(f *cmdutil.Factory, runF func(context.Context, *Options) error) *cobra.Command {
+	opts := &Options{IO: f.IOStreams, Docker: f.Docker}
+	cmd := &cobra.Command{
+		Use:   "deploy -f FILE [-f FILE]... [--stack NAME]",
+		Short: "Deploy a compose file to the swarm as a stack, and wait for it",
+		Long: `Deploy the services of one or more compose files to Docker Swarm as a stack,
+the way docker stack deploy does, and wait until every service has converged.
+
+The files are read with compose-go: compose-spec and version-3 files, several
+files merged in order, .env next to the first file (or --env-file), ${VAR},
+${VAR:-default} and ${VAR:?message} interpolation, profiles (--profile or
+COMPOSE_PROFILES). Options Swarm cannot honour (build, privileged,
+network_mode, ...) are reported once each and ignored; a bridge network
+becomes an overlay network.
+
+First a plan: every service is create, update (with the fields that change),
+unchanged, or remove (--prune). An unchanged service is not touched: no
+task restarts. --dry-run prints the plan and stops.
+
+Services start in depends_on order: a service is created or updated once
+what it depends on runs (condition service_started), is healthy
+(service_healthy) or has completed (service_completed_successfully, for a
+job). A depends_on cycle is an error.
+
+Configs and secrets are named after a hash of their content
+(STACK_NAME-0123456789), so changed content becomes a new object the service
+switches to; an old version is removed once neither a service nor its
+previous spec (which a rollback returns to) uses it.
+
+Waiting watches every service at once, with one progress line per service on
+stderr: success when all have converged and stayed so for their update
+monitor period (a job when it has completed); failure when an update is
+paused, tasks keep failing (an image the node lacks is named as such), or
+--timeout passes. --rollback-on-failure then rolls back every service the
+deploy updated (Swarm's rollback to the previous spec) and removes those it
+created.
+
+Services are named STACK_SERVICE and labelled as docker stack labels them, so
+docker stack ps/rm work on what microctl deploys and the other way round.
+
+Environment: DOCKER_HOST, DOCKER_TLS_VERIFY, DOCKER_CERT_PATH and
+DOCKER_API_VERSION select the engine; COMPOSE_PROJECT_NAME names the stack when
+neither --stack nor the file's name: does; COMPOSE_PROFILES enables profiles;
+every other variable is available to ${VAR} interpolation.
+
+Exit codes: 0 converged, 1 error (bad file, engine refused), 2 usage,
+3 the stack did not converge (rolled back with --rollback-on-failure).`,
+		Example: `  microctl deploy -f examples/stack.yml --stack demo
+  microctl deploy -f stack.yml -f stack.prod.yml --stack shop --dry-run
+  microctl deploy -f stack.yml --stack shop --prune --rollback-on-failure --timeout 2m
+  microctl deploy -f stack.yml --stack shop -o json | jq .converged`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(opts.Files) == 0 {
+				return cmdutil.Usagef("give at least one compose file with -f")
+			}
+			if opts.Timeout <= 0 {
+				return cmdutil.Usagef("--timeout must be positive")
+			}
+			if _, err := swarm.ParseResolveImage(opts.ResolveImage); err != nil {
+				return cmdutil.Usagef("%v", err)
+			}
+			if opts.Detach && opts.RollbackOnFailure {
+				return cmdutil.Usagef("--rollback-on-failure needs to wait: it cannot be used with --detach")
+			}
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return run(cmd.Context(), opts)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringArrayVarP(&opts.Files, "file", "f", nil, "compose file; repeat to merge several, later ones win")
+	fl.StringVarP(&opts.Stack, "stack", "s", "", "stack name (default: the file's name:, COMPOSE_PROJECT_NAME, or the directory's name)")
+	fl.StringArrayVar(&opts.EnvFiles, "env-file", nil, "file of VAR=value for interpolation, instead of .env next to the first file; repeatable")
+	fl.StringArrayVar(&opts.Profiles, "profile", nil, "enable services of this profile; repeatable (env COMPOSE_PROFILES)")
+	fl.BoolVar(&opts.Prune, "prune", false, "remove the stack's services the file no longer has, and its networks, configs and secrets nothing uses")
+	fl.BoolVarP(&opts.Detach, "detach", "d", false, "return once services are created or updated; do not wait for them to converge")
+	fl.DurationVar(&opts.Timeout, "timeout", 5*time.Minute, "give up waiting after this long (exit 3)")
+	fl.BoolVar(&opts.RollbackOnFailure, "rollback-on-failure", false, "if any service fails to converge, roll back the ones this deploy updated and remove the ones it created")
+	fl.StringVar(&opts.ResolveImage, "resolve-image", "changed", "pin images to registry digests: always, changed (new or changed images only) or never")
+	fl.BoolVar(&opts.DryRun, "dry-run", false, "print the plan and change nothing")
+	cmdutil.AddOutputFlag(cmd, &opts.Output)
+	return cmd
+}
+
+func run(ctx context.Context, opts *Options) error {
+	proj, loadWarnings, err := swarm.LoadCompose(ctx, swarm.LoadOptions{
+		Files: opts.Files, Stack: opts.Stack, EnvFiles: opts.EnvFiles, Profiles: opts.Profiles,
+	})
+	if err != nil {
+		return err
+	}
+	cli, err := opts.Docker()
+	if err != nil {
+		return err
+	}
+	// The manager check also settles the API version the specs are for.
+	if _, err := swarm.RequireManager(ctx, cli); err != nil {
+		return err
+	}
+	st, err := swarm.Convert(proj, swarm.ConvertOptions{APIVersion: cli.ClientVersion()})
+	if err != nil {
+		return err
+	}
+	st.Warnings = append(loadWarnings, st.Warnings...)
+	resolve, _ := swarm.ParseResolveImage(opts.ResolveImage)
+	plan, err := swarm.MakePlan(ctx, cli, st, swarm.PlanOptions{ResolveImage: resolve, Prune: opts.Prune})
+	if err != nil {
+		return err
+	}
+	for _, w := range plan.Warnings {
+		fmt.Fprintln(opts.IO.ErrOut, "warning: "+w)
+	}
+	if opts.DryRun {
+		if opts.Output.JSON() {
+			return cmdutil.PrintJSON(opts.IO.Out, plan)
+		}
+		return renderPlan(opts.IO.Out, plan)
+	}
+	if !opts.Output.JSON() {
+		if err := renderPlan(opts.IO.ErrOut, plan); err != nil {
+			return err
+		}
+	}
+
+	live := opts.IO.ProgressEnabled()
+	prog := swarm.NewProgress(opts.IO.ErrOut, live, termWidth(opts.IO.ErrOut))
+	res, err := swarm.Deploy(ctx, cli, plan, swarm.DeployOptions{
+		Detach: opts.Detach, Timeout: opts.Timeout, RollbackOnFailure: opts.RollbackOnFailure, Reporter: prog,
+	})
+	prog.Done()
+	if err != nil {
+		return err
+	}
+	if opts.Output.JSON() {
+		if err := cmdutil.PrintJSON(opts.IO.Out, res); err != nil {
+			return err
+		}
+	} else if err := renderResult(opts.IO.Out, res); err != nil {
+		return err
+	}
+	switch {
+	case res.RolledBack:
+		return cmdutil.Unhealthy("stack %s did not converge and was rolled back: %s", res.Stack, strings.Join(res.Failures(), "; "))
+	case !res.Converged:
+		return cmdutil.Unhealthy("stack %s did not converge: %s", res.Stack, strings.Join(res.Failures(), "; "))
+	}
+	return nil
+}
+
+// termWidth is the width of the terminal w writes to, 0 if unknown.
+func termWidth(w io.Writer) int {
+	f, ok := w.(*os.File)
+	if !ok {
+		return 0
+	}
+	ws, err := term.GetWinsize(f.Fd())
+	if err != nil || ws == nil {
+		return 0
+	}
+	return int(ws.Width)
+}
+
+// renderPlan prints what the deploy will do, one line per object.
+func renderPlan(w io.Writer, p *swarm.Plan) error {
+	n := p.Counts()
+	fmt.Fprintf(w, "stack %s: %d to create, %d to update, %d unchanged, %d to remove\n",
+		p.Stack, n[swarm.ActionCreate], n[swarm.ActionUpdate], n[swarm.ActionUnchanged], n[swarm.ActionRemove])
+	t := cmdutil.NewTable(w)
+	for _, s := range p.Services {
+		detail := s.Image
+		if s.Action == swarm.ActionUpdate {
+			var cs []string
+			for _, c := range s.Changes {
+				cs = append(cs, c.String())
+			}
+			detail = strings.Join(cs, ", ")
+		}
+		t.Row(trimEmpty("  "+string(s.Action), "service", s.FullName, detail)...)
+	}
+	for _, o := range p.Objects {
+		if o.Action == swarm.ActionUnchanged && o.Note == "" {
+			continue
+		}
+		t.Row(trimEmpty("  "+string(o.Action), o.Kind, o.Name, o.Note)...)
+	}
+	return t.Flush()
+}
+
+// trimEmpty drops empty trailing cells, which the table would pad with
+// trailing spaces.
+func trimEmpty(cells ...string) []string {
+	for len(cells) > 1 && cells[len(cells)-1] == "" {
+		cells = cells[:len(cells)-1]
+	}
+	return cells
+}
+
+// renderResult prints how every service ended.
+func renderResult(w io.Writer, r *swarm.Result) error {
+	t := cmdutil.NewTable(w, "SERVICE", "ACTION", "STATE", "TASKS", "MESSAGE")
+	for _, s := range r.Services {
+		tasks, phase := fmt.Sprintf("%d/%d", s.Running, s.Desired), string(s.Phase)
+		if s.Phase == swarm.PhaseRemoved || s.Phase == swarm.PhaseWaiting || s.Phase == swarm.PhaseSkipped {
+			tasks = "-"
+		}
+		if r.Detached && !s.Phase.Terminal() {
+			tasks, phase = "-", "sent" // --detach: not waited for
+		}
+		t.Row(trimEmpty(s.FullName, string(s.Action), phase, tasks, s.Message)...)
+	}
+	if err := t.Flush(); err != nil {
+		return err
+	}
+	if r.RolledBack {
+		fmt.Fprintln(w, "\nrolled back:")
+		t := cmdutil.NewTable(w, "SERVICE", "WAS", "STATE", "TASKS", "MESSAGE")
+		for _, s := range r.Rollback {
+			t.Row(s.FullName, string(s.Action), string(s.Phase), fmt.Sprintf("%d/%d", s.Running, s.Desired), s.Message)
+		}
+		if err := t.Flush(); err != nil {
+			return err
+		}
+	}
+	switch {
+	case r.Detached:
+		fmt.Fprintf(w, "\nstack %s deployed in %.1fs (not waited for: --detach)\n", r.Stack, r.Seconds)
+	case r.Converged:
+		fmt.Fprintf(w, "\nstack %s converged in %.1fs\n", r.Stack, r.Seconds)
+	}
+	return nil
+}

@@ -1,0 +1,196 @@
+package health
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/microctl/microctl/internal/cmdutil"
+	"github.com/microctl/microctl/pkg/health"
+	"github.com/microctl/microctl/pkg/registry"
+)
+
+// WatchOptions are the inputs of `microctl health watch`.
+type WatchOptions struct {
+	IO     *cmdutil.IOStreams
+	Consul func() (*registry.Client, error)
+
+	Services        []string
+	Defaults        health.Defaults
+	FlapTransitions int
+	FlapWindow      time.Duration
+	Wait            time.Duration
+	For             time.Duration
+	Output          cmdutil.Format
+}
+
+// NewCmdWatch builds `health watch`.
+func NewCmdWatch(f *cmdutil.Factory, runF func(context.Context, *WatchOptions) error) *cobra.Command {
+	opts := &WatchOptions{IO: f.IOStreams, Consul: f.Consul}
+	cmd := &cobra.Command{
+		Use:   "watch [SERVICE...]",
+		Short: "Follow registrations, deregistrations and check transitions as they happen",
+		Long: `Follow every change to the instances of the given services (all when none is
+given) and print one timestamped event per change:
+
+  registered      an instance appeared (with its address, version, status)
+  deregistered    an instance went (with how long it had been in its last status)
+  transition      a check changed status, e.g. passing -> critical (with how
+                  long it had been in the previous one)
+  check_added     a check appeared on an instance that was already there
+  check_removed   a check went from an instance that stays
+  flapping        a check changed status --flap-transitions times within
+                  --flap-window; reported once per episode
+
+Time in a state is measured from the transitions the watch sees: Consul
+records no time of change. For a state that began before the watch did,
+the time shown is counted from the watch's start and marked ">=".
+
+It uses Consul's blocking queries (index and wait) on every check and on
+the list of services, a constant two requests in flight however many
+services there are; each response carries the whole new state, so a change
+shows within a moment. A query that returns without a change is not
+repeated sooner than every 500ms; an index that goes backwards restarts
+from scratch; errors are retried with a doubling, jittered back-off
+(printed on stderr) and never end the watch.
+
+-o json prints one JSON object per event, one per line.
+
+Ctrl-C (or SIGTERM, or the end of --for) ends the watch with exit code 0:
+a watch runs until it is stopped, so being stopped is its normal end.`,
+		Example: `  microctl health watch
+  microctl health watch go.micro.srv.greeter -o json | jq -c 'select(.event == "transition")'
+  microctl health watch --for 10m --flap-transitions 3 --flap-window 2m`,
+		Args: cobra.ArbitraryArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.Services = dedupe(args)
+			switch {
+			case opts.FlapTransitions < 2:
+				return cmdutil.Usagef("--flap-transitions must be at least 2")
+			case opts.FlapWindow <= 0:
+				return cmdutil.Usagef("--flap-window must be positive")
+			case opts.Wait < time.Second || opts.Wait > 10*time.Minute:
+				return cmdutil.Usagef("--wait must be between 1s and 10m (Consul's maximum)")
+			case opts.For < 0:
+				return cmdutil.Usagef("--for must not be negative")
+			}
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return watchRun(cmd.Context(), opts)
+		},
+	}
+	cmdutil.AddOutputFlag(cmd, &opts.Output)
+	fl := cmd.Flags()
+	fl.IntVar(&opts.FlapTransitions, "flap-transitions", 4, "transitions within --flap-window that make a check flapping")
+	fl.DurationVar(&opts.FlapWindow, "flap-window", 10*time.Minute, "window for --flap-transitions")
+	fl.DurationVar(&opts.Wait, "wait", 5*time.Minute, "how long one blocking query may wait for a change (Consul's maximum is 10m)")
+	fl.DurationVar(&opts.For, "for", 0, "stop after this long (default: until Ctrl-C)")
+	addTimingFlags(cmd, &opts.Defaults)
+	return cmd
+}
+
+func watchRun(ctx context.Context, opts *WatchOptions) error {
+	c, err := opts.Consul()
+	if err != nil {
+		return err
+	}
+	if opts.For > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, opts.For)
+		defer cancel()
+	}
+	if len(opts.Services) > 0 {
+		names, err := c.ServiceNames(ctx)
+		if err != nil {
+			return err
+		}
+		for _, s := range opts.Services {
+			if err := health.CheckServices([]string{s}, names, false); err != nil {
+				fmt.Fprintf(opts.IO.ErrOut, "warning: %v; watching for it\n", err)
+			}
+		}
+	}
+	enc := json.NewEncoder(opts.IO.Out)
+	enc.SetEscapeHTML(false)
+	var werr error
+	w := health.NewWatcher(c, health.WatchOptions{
+		Services: opts.Services, Defaults: opts.Defaults, Wait: opts.Wait,
+		FlapTransitions: opts.FlapTransitions, FlapWindow: opts.FlapWindow,
+		OnError: func(err error, retry time.Duration) {
+			fmt.Fprintf(opts.IO.ErrOut, "warning: %v; retrying in %s\n", err, retry.Round(100*time.Millisecond))
+		},
+		Ready: func(ins []health.Instance) {
+			n := map[string]bool{}
+			for _, in := range ins {
+				n[in.Service] = true
+			}
+			fmt.Fprintf(opts.IO.ErrOut, "watching %d instance(s) of %d service(s) at %s (Ctrl-C to stop)\n", len(ins), len(n), c.Addr)
+		},
+	})
+	err = w.Run(ctx, func(e health.Event) {
+		if werr != nil {
+			return
+		}
+		if opts.Output.JSON() {
+			werr = enc.Encode(e)
+			return
+		}
+		_, werr = io.WriteString(opts.IO.Out, FormatEvent(e)+"\n")
+	})
+	if err != nil {
+		return err
+	}
+	return werr
+}
+
+// FormatEvent renders an event as one line for people.
+func FormatEvent(e health.Event) string {
+	ts := e.Time.Format("2006-01-02T15:04:05.000Z07:00")
+	subject := e.Service + " " + e.Instance
+	if e.Instance == "" {
+		subject = "node " + e.Node
+	}
+	var detail string
+	switch e.Type {
+	case health.EventRegistered:
+		detail = fmt.Sprintf("at %s on node %s, version %s, %s", orDash(e.Address), e.Node, orDash(e.Version), e.Status)
+		if e.TTL != nil {
+			detail += ", ttl " + *e.TTL
+		}
+	case health.EventDeregistered:
+		detail = "from node " + e.Node
+		if e.Status != "" {
+			detail += fmt.Sprintf(" (was %s for %s)", e.Status, since(e))
+		}
+	case health.EventTransition:
+		detail = fmt.Sprintf("%s (%s): %s -> %s after %s", e.Check, e.Kind, e.From, e.To, since(e))
+		if e.Output != "" {
+			detail += ": " + truncate(e.Output, 80)
+		}
+	case health.EventCheckAdded:
+		detail = fmt.Sprintf("%s (%s) added, %s", e.Check, e.Kind, e.To)
+	case health.EventCheckRemoved:
+		detail = fmt.Sprintf("%s (%s) removed, was %s", e.Check, e.Kind, e.From)
+	case health.EventFlapping:
+		detail = fmt.Sprintf("%s (%s) is flapping: %d transitions within %s, now %s", e.Check, e.Kind, e.Transitions,
+			e.Window.Duration(), e.To)
+	}
+	return strings.Join([]string{ts, fmt.Sprintf("%-13s", e.Type), subject, detail}, " ")
+}
+
+func since(e health.Event) string {
+	if e.PreviousFor == nil {
+		return "?"
+	}
+	d := e.PreviousFor.Duration().Round(100 * time.Millisecond).String()
+	if e.PreviousAtLeast {
+		return ">=" + d + " (since the watch started)"
+	}
+	return d
+}

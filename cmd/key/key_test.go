@@ -1,0 +1,151 @@
+package key
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/microctl/microctl/internal/cmdutil"
+	"github.com/microctl/microctl/internal/golden"
+	"github.com/microctl/microctl/pkg/keys"
+)
+
+// execute runs the key group with args; runF-style capture is done by the
+// caller through the returned command tree.
+func execute(t *testing.T, args ...string) (*cmdutil.IOStreams, error) {
+	t.Helper()
+	ios, _, _, _ := cmdutil.Test()
+	f := cmdutil.NewFactory(ios)
+	cmd := NewCmdKey(f)
+	cmd.SetArgs(args)
+	cmd.SetOut(ios.Out)
+	cmd.SetErr(ios.ErrOut)
+	cmd.SilenceErrors, cmd.SilenceUsage = true, true
+	_, err := cmd.ExecuteContextC(context.Background())
+	return ios, err
+}
+
+// TestBadInput: flag combinations that can never work are usage errors
+// (exit 2) found before anything is read, so these run with no Consul.
+func TestBadInput(t *testing.T) {
+	t.Setenv("CONSUL_HTTP_ADDR", "127.0.0.1:1") // nothing listens: a read would fail differently
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"init", "--alg", "RS512"}, `unknown algorithm "RS512"`},
+		{[]string{"init", "--alg", "none"}, `unknown algorithm "none"`},
+		{[]string{"init", "--alg", "HS256"}, "--alg HS256 needs --legacy"},
+		{[]string{"init", "--legacy", "--alg", "ES256"}, "--legacy is HS256"},
+		{[]string{"init", "--alg", "RS256", "--bits", "1024"}, "RSA key size 1024"},
+		{[]string{"init", "--bits", "4096"}, "--bits applies to RS256 only"},
+		{[]string{"init", "--max-token-ttl", "0s"}, "must be positive"},
+		{[]string{"init", "--path", "a//b"}, `path "a//b"`},
+		{[]string{"init", "--path", "micro/config/jwt", "--legacy-path", "micro/config/jwt/key"}, "must not be under"},
+		{[]string{"init", "--path", "microctl/keys"}, "microctl/ holds microctl's own"},
+		{[]string{"rotate", "--revoke"}, "add --yes"},
+		{[]string{"rotate", "--revoke", "--yes", "--grace", "1h"}, "do not mix"},
+		{[]string{"rotate", "--grace", "-1h"}, "--grace must not be negative"},
+		{[]string{"rotate", "--alg", "HS512"}, `unknown algorithm "HS512"`},
+		{[]string{"rotate", "--bits", "1000"}, "RSA key size 1000"},
+		{[]string{"rotate", "--wait", "-1s"}, "--wait must not be negative"},
+		{[]string{"sign", "--ttl", "0s"}, "--ttl must be positive"},
+		{[]string{"sign", "--claim", "novalue"}, "use key=value or key:=JSON"},
+		{[]string{"sign", "--claim", "exp=1"}, "exp, iat and nbf are set from the clock"},
+		{[]string{"sign", "--claim", "n:={bad"}, "must be JSON"},
+		{[]string{"verify"}, "no token"},
+		{[]string{"verify", "--leeway", "-1s", "x"}, "--leeway must not be negative"},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			_, err := execute(t, tt.args...)
+			var ue *cmdutil.UsageError
+			if !errors.As(err, &ue) || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("err = %v, want a usage error containing %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestFlagsReachOptions(t *testing.T) {
+	ios, _, _, _ := cmdutil.Test()
+	f := cmdutil.NewFactory(ios)
+	rf := &RingFlags{Path: "a/b", LegacyPath: keys.DefaultLegacyPath}
+	var got *RotateOptions
+	cmd := NewCmdRotate(f, rf, func(_ context.Context, o *RotateOptions) error { got = o; return nil })
+	cmd.SetArgs([]string{"--grace", "2h", "--force", "--alg", "es256", "--dry-run", "-o", "json"})
+	if err := cmd.Execute(); err != nil {
+		t.Fatal(err)
+	}
+	if got.Grace != 2*time.Hour || !got.Force || got.Alg != "es256" || !got.DryRun || !got.Output.JSON() || got.Ring.Path != "a/b" {
+		t.Fatalf("options %+v", got)
+	}
+	var sg *SignOptions
+	cmd = NewCmdSign(f, rf, func(_ context.Context, o *SignOptions) error { sg = o; return nil })
+	cmd.SetArgs([]string{"--sub", "alice", "--ttl", "5m", "--claim", "role=admin", "--claim", `tags:=["a"]`, "--claim", "url=http://x?a=b"})
+	if err := cmd.Execute(); err != nil {
+		t.Fatal(err)
+	}
+	claims, _ := parseClaims(sg.Claims)
+	if sg.Subject != "alice" || sg.TTL != 5*time.Minute || claims["role"] != "admin" || claims["url"] != "http://x?a=b" {
+		t.Fatalf("sign options %+v claims %v", sg, claims)
+	}
+	if tags, ok := claims["tags"].([]any); !ok || tags[0] != "a" {
+		t.Fatalf("JSON claim %v", claims["tags"])
+	}
+	var vo *VerifyOptions
+	ios.In.(*bytes.Buffer).WriteString("  tok.from.stdin\n")
+	cmd = NewCmdVerify(f, rf, func(_ context.Context, o *VerifyOptions) error { vo = o; return nil })
+	cmd.SetArgs([]string{"-"})
+	if err := cmd.Execute(); err != nil || vo.Token != "tok.from.stdin" {
+		t.Fatalf("verify from stdin: %v %+v", err, vo)
+	}
+}
+
+func TestKeyPathFromEnv(t *testing.T) {
+	t.Setenv("MICROCTL_KEY_PATH", "env/ring")
+	ios, _, _, _ := cmdutil.Test()
+	root := NewCmdKey(cmdutil.NewFactory(ios))
+	if got := root.PersistentFlags().Lookup("path").DefValue; got != "env/ring" {
+		t.Fatalf("--path default = %q, want MICROCTL_KEY_PATH", got)
+	}
+}
+
+var t0 = time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
+
+func ptr[T any](v T) *T { return &v }
+
+func TestRenderGolden(t *testing.T) {
+	res := &keys.Result{Op: "rotate", Path: "micro/config/jwt", Changed: true, Generation: 4,
+		Current: "CUR-kid", Next: "NEW-kid", Previous: "OLD-kid", Added: []string{"NEW-kid"}, Retired: []string{"OLDEST-kid"},
+		Revoked: []string{}, Pruned: []string{}, GraceSeconds: 3600, RetireAfter: ptr(t0.Add(time.Hour)),
+		AuditKey: "microctl/audit/micro/config/jwt/20250301T120000Z-rotate-g4",
+		Warnings: []string{"legacy mode: micro/config/jwt-key now holds a new shared HS256 secret"}}
+	for _, format := range []cmdutil.Format{cmdutil.FormatTable, cmdutil.FormatJSON} {
+		ios, _, out, errOut := cmdutil.Test()
+		if err := renderResult(ios, format, res); err != nil {
+			t.Fatal(err)
+		}
+		golden.Assert(t, "rotate."+string(format), out.Bytes())
+		if !strings.HasPrefix(errOut.String(), "warning: legacy mode") {
+			t.Errorf("warnings on stderr: %q", errOut)
+		}
+	}
+	ring := ShowRing{Path: "micro/config/jwt", Alg: keys.EdDSA, Generation: 4, MaxTokenTTLSeconds: 3600, RotationPeriodSeconds: 2592000,
+		UpdatedAt: t0, UpdatedBy: "ops@bastion", Keys: []ShowKey{
+			{Key: keys.Key{Kid: "NEW-kid", Alg: keys.EdDSA, State: keys.Next, CreatedAt: t0}, AgeSeconds: 0, Verifiable: true},
+			{Key: keys.Key{Kid: "CUR-kid", Alg: keys.EdDSA, State: keys.Current, CreatedAt: t0.Add(-24 * time.Hour), ActivatedAt: ptr(t0)}, AgeSeconds: 86400, Verifiable: true},
+			{Key: keys.Key{Kid: "OLD-kid", Alg: keys.ES256, State: keys.Previous, CreatedAt: t0.Add(-48 * time.Hour), RetireAfter: ptr(t0.Add(time.Hour))}, AgeSeconds: 172800, Verifiable: true},
+			{Key: keys.Key{Kid: "GONE-kid", Alg: keys.EdDSA, State: keys.Retired, CreatedAt: t0.Add(-96 * time.Hour), Revoked: true, RetiredAt: ptr(t0.Add(-time.Hour))}, AgeSeconds: 345600},
+		}}
+	for _, format := range []cmdutil.Format{cmdutil.FormatTable, cmdutil.FormatJSON} {
+		ios, _, out, _ := cmdutil.Test()
+		if err := renderShow(ios, format, ring); err != nil {
+			t.Fatal(err)
+		}
+		golden.Assert(t, "show."+string(format), out.Bytes())
+	}
+}

@@ -1,0 +1,78 @@
+package stack
+
+import (
+	"context"
+	"time"
+
+	"github.com/docker/docker/client"
+	"github.com/spf13/cobra"
+
+	"github.com/microctl/microctl/internal/cmdutil"
+	"github.com/microctl/microctl/pkg/swarm"
+)
+
+// ScaleOptions are the inputs of `microctl scale`.
+type ScaleOptions struct {
+	IO     *cmdutil.IOStreams
+	Docker func() (client.APIClient, error)
+
+	Replicas map[string]uint64
+	Detach   bool
+	Timeout  time.Duration
+	Output   cmdutil.Format
+}
+
+// NewCmdScale builds `microctl scale`.
+func NewCmdScale(f *cmdutil.Factory, runF func(context.Context, *ScaleOptions) error) *cobra.Command {
+	opts := &ScaleOptions{IO: f.IOStreams, Docker: f.Docker}
+	cmd := &cobra.Command{
+		Use:   "scale SERVICE=REPLICAS...",
+		Short: "Set the number of replicas of services and wait for them",
+		Long: `Set the replica count of one or more replicated services (full name
+STACK_SERVICE or ID) and wait until that many tasks run, all services at once.
+
+The next microctl deploy of the stack sets the replicas back to what the
+compose file says (its plan shows "replicas N -> M").
+
+JSON fields: service, phase, running, desired, update_state, message.
+
+Exit code 3 when a service does not reach its count within --timeout.
+
+Environment: DOCKER_HOST, DOCKER_TLS_VERIFY, DOCKER_CERT_PATH.`,
+		Example: `  microctl scale demo_greeter=5
+  microctl scale demo_greeter=2 demo_gateway=1`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			r, err := swarm.ParseScale(args)
+			if err != nil {
+				return cmdutil.Usagef("%v", err)
+			}
+			opts.Replicas = r
+			if opts.Timeout <= 0 {
+				return cmdutil.Usagef("--timeout must be positive")
+			}
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return runScale(cmd.Context(), opts)
+		},
+	}
+	cmd.Flags().BoolVarP(&opts.Detach, "detach", "d", false, "return once the new counts are set")
+	cmd.Flags().DurationVar(&opts.Timeout, "timeout", 5*time.Minute, "give up waiting after this long (exit 3)")
+	cmdutil.AddOutputFlag(cmd, &opts.Output)
+	return cmd
+}
+
+func runScale(ctx context.Context, opts *ScaleOptions) error {
+	cli, err := opts.Docker()
+	if err != nil {
+		return err
+	}
+	prog := swarm.NewProgress(opts.IO.ErrOut, opts.IO.ProgressEnabled(), 0)
+	states, err := swarm.Scale(ctx, cli, opts.Replicas, swarm.WaitOptions{Detach: opts.Detach, Timeout: opts.Timeout, Reporter: prog})
+	prog.Done()
+	if err != nil {
+		return err
+	}
+	return renderStates(opts.IO, opts.Output, states, opts.Detach, "scale")
+}

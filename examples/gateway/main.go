@@ -1,0 +1,325 @@
+// Command gateway is a small API gateway in front of greeter: it finds the
+// target service's passing instances in Consul (a blocking query, never a
+// polling loop), requires a valid JWT on every request and proxies it to an
+// instance, round robin. Tokens are verified with pkg/keys against the key
+// ring's public JWKS, which it follows as keys rotate, so a rotation breaks
+// no token in flight.
+//
+//	GET /health          "ok" once the JWKS is loaded (no token needed)
+//	GET /_gateway/stats  counters as JSON (no token needed)
+//	anything else        401 without a valid "Authorization: Bearer" token,
+//	                     503 with no passing instance, else proxied
+//
+// Flags keep go-micro's names and environment variables, like greeter's.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"log"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"os/signal"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/hashicorp/consul/api"
+
+	"github.com/microctl/microctl/examples/internal/microsvc"
+	"github.com/microctl/microctl/pkg/keys"
+	"github.com/microctl/microctl/pkg/registry"
+)
+
+type config struct {
+	microsvc.Options
+	target  string
+	jwtPath string
+	leeway  time.Duration
+}
+
+func parseFlags(args []string) (config, error) {
+	var c config
+	fs := flag.NewFlagSet("gateway", flag.ContinueOnError)
+	if err := microsvc.Bind(fs, &c.Options, "go.micro.api", "GATEWAY_NO_REGISTER"); err != nil {
+		return c, err
+	}
+	fs.StringVar(&c.target, "target", microsvc.Env("GATEWAY_TARGET", "go.micro.srv.greeter"), "service to proxy to (env GATEWAY_TARGET)")
+	fs.StringVar(&c.jwtPath, "jwt_path", microsvc.Env("GATEWAY_JWT_PATH", keys.DefaultPath), "KV path of the key ring; the gateway reads <path>/jwks only (env GATEWAY_JWT_PATH)")
+	c.leeway = keys.DefaultLeeway
+	if v := os.Getenv("GATEWAY_LEEWAY"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return c, fmt.Errorf("GATEWAY_LEEWAY: %w", err)
+		}
+		c.leeway = d
+	}
+	fs.DurationVar(&c.leeway, "leeway", c.leeway, "clock skew tolerated on exp, nbf and iat (env GATEWAY_LEEWAY)")
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if c.leeway < 0 {
+		return c, errors.New("--leeway must not be negative")
+	}
+	return c, nil
+}
+
+var logf = microsvc.Logger("gateway")
+
+func main() {
+	c, err := parseFlags(os.Args[1:])
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(0)
+		}
+		log.Fatalf("gateway: %v", err)
+	}
+	if c.Healthcheck {
+		os.Exit(microsvc.Healthcheck(c.Listen))
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, c); err != nil {
+		log.Fatalf("gateway: %v", err)
+	}
+}
+
+// stats are the gateway's counters, served at /_gateway/stats.
+type stats struct {
+	Requests       atomic.Int64
+	Unauthorized   atomic.Int64
+	Proxied        atomic.Int64
+	NoInstance     atomic.Int64
+	UpstreamErrors atomic.Int64
+}
+
+func (s *stats) snapshot(p *pool, v *keys.Verifier) map[string]any {
+	m := map[string]any{
+		"requests": s.Requests.Load(), "unauthorized": s.Unauthorized.Load(), "proxied": s.Proxied.Load(),
+		"no_instance": s.NoInstance.Load(), "upstream_errors": s.UpstreamErrors.Load(), "instances": len(p.list()),
+	}
+	if ks := v.KeySet(); ks != nil {
+		m["jwks_generation"], m["kids"] = ks.Generation, ks.Kids()
+	}
+	return m
+}
+
+func run(ctx context.Context, c config) error {
+	client, err := c.Consul()
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", c.Listen)
+	if err != nil {
+		return err
+	}
+
+	verifier, err := keys.NewVerifier(client, keys.WithPath(c.jwtPath), keys.WithLeeway(c.leeway),
+		keys.WithOnError(func(err error) { log.Printf("gateway: jwks: %v", err) }),
+		keys.WithOnUpdate(func(ks *keys.KeySet) {
+			log.Printf("gateway: jwks generation %d: %d keys (current %s, next %s)", ks.Generation, len(ks.Kids()), ks.Current, ks.Next)
+		}))
+	if err != nil {
+		return err
+	}
+	go verifier.Run(ctx)
+
+	p := &pool{}
+	go p.follow(ctx, client, c.target)
+
+	var st stats
+	rejects := newRejectLog()
+	proxy := &httputil.ReverseProxy{
+		Rewrite: func(r *httputil.ProxyRequest) {
+			u, _ := url.Parse("http://" + r.In.Context().Value(upstreamKey{}).(string))
+			r.SetURL(u)
+			r.SetXForwarded()
+			if v, ok := keys.FromContext(r.In.Context()); ok && v.Subject != "" {
+				r.Out.Header.Set("X-Jwt-Subject", v.Subject)
+			}
+		},
+		Transport: &http.Transport{
+			DialContext:         (&net.Dialer{Timeout: 3 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+			MaxIdleConns:        256,
+			MaxIdleConnsPerHost: 128,
+			IdleConnTimeout:     90 * time.Second,
+		},
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			st.UpstreamErrors.Add(1)
+			log.Printf("gateway: upstream %v: %v", r.Context().Value(upstreamKey{}), err)
+			http.Error(w, "bad gateway", http.StatusBadGateway)
+		},
+	}
+	upstream := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		addr, ok := p.pick()
+		if !ok {
+			st.NoInstance.Add(1)
+			http.Error(w, "no passing instance of "+c.target, http.StatusServiceUnavailable)
+			return
+		}
+		st.Proxied.Add(1)
+		proxy.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), upstreamKey{}, addr)))
+	})
+	authed := verifier.Middleware(upstream, func(r *http.Request, err error) {
+		st.Unauthorized.Add(1)
+		rejects.note(err)
+	})
+
+	mux := http.NewServeMux()
+	var draining atomic.Bool
+	mux.HandleFunc("GET /health", func(w http.ResponseWriter, r *http.Request) {
+		if draining.Load() || verifier.KeySet() == nil {
+			http.Error(w, "not ready", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("GET /_gateway/stats", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(st.snapshot(p, verifier))
+	})
+	mux.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		st.Requests.Add(1)
+		authed.ServeHTTP(w, r)
+	}))
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	srvErr := make(chan error, 1)
+	go func() { srvErr <- srv.Serve(ln) }()
+	log.Printf("gateway listening on %s, proxying to %s, keys from %s/jwks", ln.Addr(), c.target, c.jwtPath)
+
+	var reg *registry.Registrar
+	if !c.NoRegister {
+		in, err := c.Instance(ln, map[string]string{"transport": "http", "server": "http", "registry": "consul", "protocol": "http"}, nil)
+		if err != nil {
+			return err
+		}
+		reg = microsvc.Keep(ctx, client, in, logf)
+	}
+
+	select {
+	case err := <-srvErr:
+		return err
+	case <-ctx.Done():
+	}
+	draining.Store(true)
+	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	microsvc.Leave(shutdown, reg, logf)
+	log.Printf("gateway: %s", mustJSON(st.snapshot(p, verifier)))
+	return srv.Shutdown(shutdown)
+}
+
+type upstreamKey struct{}
+
+func mustJSON(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
+// pool holds the passing instances of the target, kept current by a
+// blocking query on Consul's health endpoint.
+type pool struct {
+	mu    sync.RWMutex
+	addrs []string
+	next  atomic.Uint64
+}
+
+func (p *pool) list() []string {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	return p.addrs
+}
+
+// pick returns the next instance, round robin.
+func (p *pool) pick() (string, bool) {
+	addrs := p.list()
+	if len(addrs) == 0 {
+		return "", false
+	}
+	return addrs[p.next.Add(1)%uint64(len(addrs))], true
+}
+
+// follow keeps the pool equal to the passing instances of name: index+wait
+// blocking queries, the index reset when it goes backwards, backoff on
+// errors, and a floor between queries so a flapping check cannot make it
+// spin.
+func (p *pool) follow(ctx context.Context, c *registry.Client, name string) {
+	var index uint64
+	failures := 0
+	for ctx.Err() == nil {
+		start := time.Now()
+		q := (&api.QueryOptions{WaitIndex: index, WaitTime: 5 * time.Minute}).WithContext(ctx)
+		entries, meta, err := c.API.Health().Service(name, "", true, q)
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			failures++
+			log.Printf("gateway: instances of %s: %v", name, c.Err(err))
+			sleep(ctx, registry.Backoff(failures, 100*time.Millisecond, 30*time.Second))
+			continue
+		}
+		failures = 0
+		if meta.LastIndex < index || meta.LastIndex == 0 {
+			index = 0
+		} else {
+			index = meta.LastIndex
+		}
+		addrs := make([]string, 0, len(entries))
+		for _, e := range entries {
+			host := e.Service.Address
+			if host == "" {
+				host = e.Node.Address
+			}
+			addrs = append(addrs, net.JoinHostPort(host, strconv.Itoa(e.Service.Port)))
+		}
+		p.mu.Lock()
+		changed := fmt.Sprint(p.addrs) != fmt.Sprint(addrs)
+		p.addrs = addrs
+		p.mu.Unlock()
+		if changed {
+			log.Printf("gateway: %d passing instances of %s: %v", len(addrs), name, addrs)
+		}
+		if d := time.Since(start); d < 50*time.Millisecond {
+			sleep(ctx, 50*time.Millisecond-d)
+		}
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
+
+// rejectLog logs 401s at most once a second, with a count, so a client
+// hammering with a bad token cannot flood the log.
+type rejectLog struct {
+	mu    sync.Mutex
+	last  time.Time
+	count int
+}
+
+func newRejectLog() *rejectLog { return &rejectLog{} }
+
+func (l *rejectLog) note(err error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.count++
+	if time.Since(l.last) < time.Second {
+		return
+	}
+	log.Printf("gateway: 401 x%d, latest: %v", l.count, err)
+	l.last, l.count = time.Now(), 0
+}

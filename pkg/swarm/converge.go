@@ -1,0 +1,633 @@
+package swarm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/api/types/swarm"
+)
+
+// WatchAPI is what watching services converge needs.
+type WatchAPI interface {
+	ServiceList(ctx context.Context, options swarm.ServiceListOptions) ([]swarm.Service, error)
+	TaskList(ctx context.Context, options swarm.TaskListOptions) ([]swarm.Task, error)
+}
+
+// Phase is where one service is in a deploy.
+type Phase string
+
+const (
+	PhaseWaiting     Phase = "waiting"   // for what it depends on
+	PhaseStarting    Phase = "starting"  // created; tasks starting
+	PhaseUpdating    Phase = "updating"  // updated; Swarm replacing tasks
+	PhaseVerifying   Phase = "verifying" // converged; watching it stay so
+	PhaseConverged   Phase = "converged" // done
+	PhaseCompleted   Phase = "completed" // a job that ran to completion
+	PhaseUnchanged   Phase = "unchanged" // not touched and running as it should
+	PhaseFailed      Phase = "failed"    // see Message
+	PhaseSkipped     Phase = "skipped"   // not deployed: a dependency failed
+	PhaseRollingBack Phase = "rolling-back"
+	PhaseRolledBack  Phase = "rolled-back"
+	PhaseRemoving    Phase = "removing"
+	PhaseRemoved     Phase = "removed"
+)
+
+// Terminal reports whether the phase is final.
+func (p Phase) Terminal() bool {
+	switch p {
+	case PhaseConverged, PhaseCompleted, PhaseUnchanged, PhaseFailed, PhaseSkipped, PhaseRolledBack, PhaseRemoved:
+		return true
+	}
+	return false
+}
+
+// OK reports whether a final phase is a success.
+func (p Phase) OK() bool {
+	return p == PhaseConverged || p == PhaseCompleted || p == PhaseUnchanged
+}
+
+// State is one service's progress, as a progress line shows it.
+type State struct {
+	Service string `json:"service"` // STACK_SERVICE
+	Phase   Phase  `json:"phase"`
+	Running uint64 `json:"running"`
+	Desired uint64 `json:"desired"`
+	Job     bool   `json:"job,omitempty"`
+	Update  string `json:"update_state,omitempty"`
+	// Message is the latest task error, an update message, or why the
+	// service failed.
+	Message string `json:"message,omitempty"`
+	// VerifyLeft is how long it must stay converged before it counts.
+	VerifyLeft time.Duration `json:"-"`
+}
+
+// Reporter receives progress: States after every poll (every service, in a
+// stable order), Event for one-off lines.
+type Reporter interface {
+	States(states []State)
+	Event(msg string)
+}
+
+type nopReporter struct{}
+
+func (nopReporter) States([]State) {}
+func (nopReporter) Event(string)   {}
+
+// Kind is what was done to a watched service; it decides what converged
+// means for it.
+type Kind int
+
+const (
+	KindCreated   Kind = iota // new: converged when its tasks run, then stable for the monitor period
+	KindUpdated               // Swarm's rolling update must complete
+	KindUnchanged             // untouched: converged when its tasks run
+	KindRollback              // rolled back: Swarm's rollback must complete
+	KindScaled                // replicas changed: tasks must run, no update involved
+)
+
+// WatchOptions tune a Watcher.
+type WatchOptions struct {
+	// Interval between polls (default 250ms).
+	Interval time.Duration
+	// FailedTasks is how many failed tasks make a service failed
+	// (default 3): Swarm restarts failing tasks for ever, so without a
+	// bound a crashing service would only end at --timeout.
+	FailedTasks int
+	// StopOnFailure ends the watch at the first failure (for
+	// --rollback-on-failure) instead of letting the others finish.
+	StopOnFailure bool
+	Reporter      Reporter
+}
+
+// Watcher follows many services at once: one ServiceList and one TaskList
+// per poll for all of them, whatever their number.
+type Watcher struct {
+	api  WatchAPI
+	opts WatchOptions
+	now  func() time.Time
+
+	mu      sync.Mutex
+	targets []*target // in display order
+	byName  map[string]*target
+	changed chan struct{} // closed and replaced on every state change
+}
+
+type target struct {
+	name    string
+	id      string
+	kind    Kind
+	since   time.Time // when we acted on it: older task failures do not count
+	monitor time.Duration
+	job     bool
+
+	state       State
+	convergedAt time.Time
+	ready       bool // running as it should (dependents may start), maybe not stable yet
+	failed      map[string]bool
+	lastErr     string
+}
+
+// NewWatcher returns a Watcher with nothing to watch yet.
+func NewWatcher(api WatchAPI, o WatchOptions) *Watcher {
+	if o.Interval <= 0 {
+		o.Interval = 250 * time.Millisecond
+	}
+	if o.FailedTasks <= 0 {
+		o.FailedTasks = 3
+	}
+	if o.Reporter == nil {
+		o.Reporter = nopReporter{}
+	}
+	return &Watcher{api: api, opts: o, now: time.Now, byName: map[string]*target{}, changed: make(chan struct{})}
+}
+
+// Expect announces a service that will be watched once it is deployed; it
+// shows in phase, with msg, until then (waiting, for one that waits for
+// others).
+func (w *Watcher) Expect(name string, phase Phase, msg string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if _, ok := w.byName[name]; ok {
+		return
+	}
+	t := &target{name: name, state: State{Service: name, Phase: phase, Message: msg}}
+	w.targets = append(w.targets, t)
+	w.byName[name] = t
+}
+
+// Watch starts watching a service the deploy acted on just now.
+func (w *Watcher) Watch(name, id string, kind Kind, spec swarm.ServiceSpec) {
+	w.WatchSince(name, id, kind, spec, w.now())
+}
+
+// WatchSince is Watch for a service acted on at since: task failures and
+// update states from before it do not count.
+func (w *Watcher) WatchSince(name, id string, kind Kind, spec swarm.ServiceSpec, since time.Time) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	t, ok := w.byName[name]
+	if !ok {
+		t = &target{name: name}
+		w.targets = append(w.targets, t)
+		w.byName[name] = t
+	}
+	t.id, t.kind, t.since = id, kind, since
+	t.monitor = defaultMonitor
+	if spec.UpdateConfig != nil && spec.UpdateConfig.Monitor > 0 {
+		t.monitor = spec.UpdateConfig.Monitor
+	}
+	if kind == KindRollback && spec.RollbackConfig != nil && spec.RollbackConfig.Monitor > 0 {
+		t.monitor = spec.RollbackConfig.Monitor
+	}
+	t.job = spec.Mode.ReplicatedJob != nil || spec.Mode.GlobalJob != nil
+	t.failed = map[string]bool{}
+	t.convergedAt, t.ready, t.lastErr = time.Time{}, false, ""
+	t.state = State{Service: name, Job: t.job}
+	switch kind {
+	case KindCreated, KindUnchanged:
+		t.state.Phase = PhaseStarting
+	case KindRollback:
+		t.state.Phase = PhaseRollingBack
+	default:
+		t.state.Phase = PhaseUpdating
+	}
+	w.signal()
+}
+
+// Finish sets a service's final phase from outside (skipped, removed,
+// failed before it could be watched).
+func (w *Watcher) Finish(name string, phase Phase, msg string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	t, ok := w.byName[name]
+	if !ok {
+		t = &target{name: name}
+		w.targets = append(w.targets, t)
+		w.byName[name] = t
+	}
+	t.id = ""
+	t.state.Service, t.state.Phase, t.state.Message = name, phase, msg
+	w.signal()
+}
+
+// signal wakes everyone waiting on a state change; w.mu must be held.
+func (w *Watcher) signal() {
+	close(w.changed)
+	w.changed = make(chan struct{})
+}
+
+// WaitReady blocks until the service runs as it should (healthy, when it
+// has a health check, since Swarm counts a task as running only once it
+// is) or, for a job, has completed; it returns an error if it failed.
+func (w *Watcher) WaitReady(ctx context.Context, name string) error {
+	for {
+		w.mu.Lock()
+		t, ok := w.byName[name]
+		var ready bool
+		var phase Phase
+		var msg string
+		if ok {
+			ready, phase, msg = t.ready || t.state.Phase.OK(), t.state.Phase, t.state.Message
+		}
+		ch := w.changed
+		w.mu.Unlock()
+		switch {
+		case !ok:
+			return fmt.Errorf("%s is not part of the deploy", name)
+		case ready:
+			return nil
+		case phase.Terminal():
+			if msg == "" {
+				msg = string(phase)
+			}
+			return fmt.Errorf("%s: %s", name, msg)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-ch:
+		}
+	}
+}
+
+// States returns a copy of every service's state.
+func (w *Watcher) States() []State {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	out := make([]State, 0, len(w.targets))
+	for _, t := range w.targets {
+		out = append(out, t.state)
+	}
+	return out
+}
+
+// Run polls until every service is in a final phase, ctx ends (its
+// deadline is --timeout: every service still going is then failed with
+// what it was doing), or, with StopOnFailure, one has failed. done, when
+// not nil, must be closed once no more services will be added.
+func (w *Watcher) Run(ctx context.Context, done <-chan struct{}) error {
+	tick := time.NewTicker(w.opts.Interval)
+	defer tick.Stop()
+	for {
+		if err := w.poll(ctx); err != nil {
+			if ctx.Err() != nil {
+				return w.expire(ctx)
+			}
+			return err
+		}
+		w.opts.Reporter.States(w.States())
+		allDone, anyFailed := w.status()
+		if anyFailed && w.opts.StopOnFailure {
+			return nil
+		}
+		if allDone && isClosed(done) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return w.expire(ctx)
+		case <-tick.C:
+		}
+	}
+}
+
+func isClosed(ch <-chan struct{}) bool {
+	if ch == nil {
+		return true
+	}
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
+}
+
+func (w *Watcher) status() (allDone, anyFailed bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	allDone = true
+	for _, t := range w.targets {
+		if !t.state.Phase.Terminal() {
+			allDone = false
+		}
+		if t.state.Phase == PhaseFailed {
+			anyFailed = true
+		}
+	}
+	return allDone, anyFailed
+}
+
+// expire fails what is still going when the deadline passed; on a plain
+// cancellation (Ctrl-C) it returns the context's error.
+func (w *Watcher) expire(ctx context.Context) error {
+	if !errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return ctx.Err()
+	}
+	w.mu.Lock()
+	for _, t := range w.targets {
+		if t.state.Phase.Terminal() {
+			continue
+		}
+		what := fmt.Sprintf("timed out while %s (%d/%d running)", t.state.Phase, t.state.Running, t.state.Desired)
+		if t.state.Phase == PhaseWaiting {
+			what = "timed out waiting for its dependencies"
+		}
+		if t.lastErr != "" {
+			what += ": " + t.lastErr
+		}
+		t.state.Phase, t.state.Message = PhaseFailed, what
+	}
+	w.signal()
+	w.mu.Unlock()
+	w.opts.Reporter.States(w.States())
+	return nil
+}
+
+func (w *Watcher) poll(ctx context.Context) error {
+	w.mu.Lock()
+	var ids []string
+	for _, t := range w.targets {
+		if t.id != "" && !t.state.Phase.Terminal() {
+			ids = append(ids, t.id)
+		}
+	}
+	w.mu.Unlock()
+	if len(ids) == 0 {
+		return nil
+	}
+	sf := filters.NewArgs()
+	tf := filters.NewArgs(filters.Arg("_up-to-date", "true"))
+	for _, id := range ids {
+		sf.Add("id", id)
+		tf.Add("service", id)
+	}
+	services, err := w.api.ServiceList(ctx, swarm.ServiceListOptions{Filters: sf, Status: true})
+	if err != nil {
+		return err
+	}
+	byID := map[string]swarm.Service{}
+	for _, s := range services {
+		byID[s.ID] = s
+	}
+	var tasks []swarm.Task
+	if len(byID) == len(ids) {
+		tasks, err = w.api.TaskList(ctx, swarm.TaskListOptions{Filters: tf})
+		if err != nil && !strings.Contains(err.Error(), "not found") {
+			return err
+		}
+		// A service removed between the two calls: the next poll sees it gone.
+	}
+	tasksBy := map[string][]swarm.Task{}
+	for _, t := range tasks {
+		tasksBy[t.ServiceID] = append(tasksBy[t.ServiceID], t)
+	}
+
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	now := w.now()
+	changed := false
+	for _, t := range w.targets {
+		if t.id == "" || t.state.Phase.Terminal() {
+			continue
+		}
+		before := t.state
+		wasReady := t.ready
+		svc, ok := byID[t.id]
+		if !ok {
+			t.state.Phase, t.state.Message = PhaseFailed, "the service was removed while the deploy watched it"
+		} else if len(byID) == len(ids) {
+			w.evaluate(t, svc, tasksBy[t.id], now)
+		}
+		if t.state != before || t.ready != wasReady {
+			changed = true
+		}
+	}
+	if changed {
+		w.signal()
+	}
+	return nil
+}
+
+// evaluate decides one service's phase from its spec, update status and
+// up-to-date tasks.
+func (w *Watcher) evaluate(t *target, svc swarm.Service, tasks []swarm.Task, now time.Time) {
+	st := &t.state
+	st.Update, st.Message = "", ""
+	if svc.UpdateStatus != nil {
+		st.Update = string(svc.UpdateStatus.State)
+	}
+	// Tasks from before we acted do not count as failures of this deploy
+	// (a second of slack for clock skew between us and the manager).
+	cutoff := t.since.Add(-time.Second)
+	var running, complete uint64
+	var nodes = map[string]bool{}
+	var latest swarm.Task
+	for _, task := range tasks {
+		if t.job && svc.JobStatus != nil && task.JobIteration != nil && task.JobIteration.Index != svc.JobStatus.JobIteration.Index {
+			continue
+		}
+		if task.DesiredState == swarm.TaskStateRunning && task.Status.State == swarm.TaskStateRunning {
+			running++
+		}
+		if task.Status.State == swarm.TaskStateComplete {
+			complete++
+		}
+		if task.DesiredState != swarm.TaskStateShutdown && task.NodeID != "" {
+			nodes[task.NodeID] = true
+		}
+		if task.Status.Timestamp.Before(cutoff) {
+			continue
+		}
+		switch task.Status.State {
+		case swarm.TaskStateFailed, swarm.TaskStateRejected, swarm.TaskStateOrphaned:
+			if !t.failed[task.ID] {
+				t.failed[task.ID] = true
+			}
+		}
+		if task.Status.Err != "" && task.Status.Timestamp.After(latest.Status.Timestamp) {
+			latest = task
+		}
+	}
+	if latest.ID != "" {
+		t.lastErr = taskError(latest)
+	}
+	desired := desiredTasks(svc, uint64(len(nodes)))
+	st.Running, st.Desired = running, desired
+	if t.job {
+		st.Running = complete
+	}
+	st.Message = t.lastErr
+
+	fail := func(msg string) {
+		st.Phase, st.Message = PhaseFailed, msg
+	}
+	if t.lastErr != "" && strings.Contains(t.lastErr, "No such image") {
+		fail(fmt.Sprintf("image %s is not on the node and could not be pulled (No such image): build or load it on every node", svc.Spec.Labels[LabelImage]+imageIfNoLabel(svc)))
+		return
+	}
+	if u := svc.UpdateStatus; u != nil && t.kind != KindCreated && t.kind != KindUnchanged && t.kind != KindScaled &&
+		(u.StartedAt == nil || !u.StartedAt.Before(cutoff)) {
+		switch u.State {
+		case swarm.UpdateStatePaused:
+			fail(joinMsg("update paused: "+u.Message, t.lastErr))
+			return
+		case swarm.UpdateStateRollbackPaused:
+			fail(joinMsg("rollback paused: "+u.Message, t.lastErr))
+			return
+		case swarm.UpdateStateRollbackStarted, swarm.UpdateStateRollbackCompleted:
+			if t.kind == KindUpdated {
+				fail(joinMsg("update failed and Swarm rolled it back (failure_action: rollback): "+u.Message, t.lastErr))
+				return
+			}
+		}
+	}
+	if n := len(t.failed); n >= w.opts.FailedTasks {
+		fail(fmt.Sprintf("tasks keep failing (%d failed): %s", n, t.lastErr))
+		return
+	}
+
+	if t.job {
+		if desired > 0 && complete >= desired || desired == 0 && complete > 0 && running == 0 {
+			st.Phase, t.ready, st.Message = PhaseCompleted, true, ""
+		}
+		return
+	}
+
+	updating := false
+	if u := svc.UpdateStatus; u != nil {
+		switch u.State {
+		case swarm.UpdateStateUpdating, swarm.UpdateStateRollbackStarted:
+			updating = true
+		}
+	}
+	if t.kind == KindRollback {
+		// Our rollback request is in when the status says so.
+		u := svc.UpdateStatus
+		if u == nil || u.StartedAt == nil || u.StartedAt.Before(cutoff) || (u.State != swarm.UpdateStateRollbackCompleted && u.State != swarm.UpdateStateRollbackStarted) {
+			updating = true
+		}
+	}
+	converged := running == desired && !updating
+	t.ready = running == desired && desired > 0 || desired == 0 && !updating
+	if !converged {
+		if !t.convergedAt.IsZero() {
+			t.convergedAt = time.Time{}
+		}
+		switch t.kind {
+		case KindCreated, KindUnchanged:
+			st.Phase = PhaseStarting
+		case KindRollback:
+			st.Phase = PhaseRollingBack
+		default:
+			st.Phase = PhaseUpdating
+		}
+		return
+	}
+	st.Message = ""
+	switch {
+	case t.kind == KindUnchanged:
+		st.Phase = PhaseUnchanged
+		return
+	case t.kind == KindScaled:
+		// No task changed: nothing to watch for stability.
+		st.Phase = PhaseConverged
+		return
+	case t.kind == KindRollback:
+		st.Phase = PhaseRolledBack
+		return
+	case t.kind == KindUpdated && svc.UpdateStatus != nil && svc.UpdateStatus.State == swarm.UpdateStateCompleted &&
+		svc.UpdateStatus.StartedAt != nil && !svc.UpdateStatus.StartedAt.Before(cutoff):
+		// Swarm watched the new tasks for the monitor period itself
+		// before it called the update completed.
+		st.Phase = PhaseConverged
+		return
+	}
+	if t.convergedAt.IsZero() {
+		t.convergedAt = now
+	}
+	left := t.monitor - now.Sub(t.convergedAt)
+	if left <= 0 {
+		st.Phase, st.VerifyLeft = PhaseConverged, 0
+		return
+	}
+	st.Phase, st.VerifyLeft = PhaseVerifying, left.Round(time.Second)
+}
+
+func imageIfNoLabel(svc swarm.Service) string {
+	if svc.Spec.Labels[LabelImage] != "" || svc.Spec.TaskTemplate.ContainerSpec == nil {
+		return ""
+	}
+	return svc.Spec.TaskTemplate.ContainerSpec.Image
+}
+
+func joinMsg(a, b string) string {
+	if b == "" || strings.Contains(a, b) {
+		return a
+	}
+	return a + "; last task error: " + b
+}
+
+// desiredTasks is how many tasks should run: the replica count, or for a
+// global service one per eligible node (the engine's count, or the nodes
+// that have a task if that is more); a job's completions.
+func desiredTasks(svc swarm.Service, nodesWithTasks uint64) uint64 {
+	m := svc.Spec.Mode
+	switch {
+	case m.Replicated != nil:
+		if m.Replicated.Replicas == nil {
+			return 1
+		}
+		return *m.Replicated.Replicas
+	case m.ReplicatedJob != nil:
+		if m.ReplicatedJob.TotalCompletions != nil {
+			return *m.ReplicatedJob.TotalCompletions
+		}
+		if m.ReplicatedJob.MaxConcurrent != nil {
+			return *m.ReplicatedJob.MaxConcurrent
+		}
+		return 1
+	}
+	var d uint64
+	if svc.ServiceStatus != nil {
+		d = svc.ServiceStatus.DesiredTasks
+	}
+	if nodesWithTasks > d {
+		d = nodesWithTasks
+	}
+	return d
+}
+
+// taskError is a task's error as a person reads it: state and message.
+func taskError(t swarm.Task) string {
+	msg := t.Status.Err
+	if msg == "" {
+		msg = t.Status.Message
+	}
+	return fmt.Sprintf("task %s %s: %s", shortTaskID(t.ID), t.Status.State, oneLine(msg))
+}
+
+func shortTaskID(id string) string {
+	if len(id) > 12 {
+		return id[:12]
+	}
+	return id
+}
+
+// Failures lists the failed services' messages, one per service, sorted.
+func Failures(states []State) []string {
+	var out []string
+	for _, s := range states {
+		if s.Phase == PhaseFailed || s.Phase == PhaseSkipped {
+			out = append(out, s.Service+": "+s.Message)
+		}
+	}
+	sort.Strings(out)
+	return out
+}

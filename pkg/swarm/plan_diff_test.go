@@ -1,0 +1,160 @@
+package swarm
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/docker/docker/api/types/swarm"
+)
+
+func baseSpec() swarm.ServiceSpec {
+	one := uint64(1)
+	return swarm.ServiceSpec{
+		Annotations: swarm.Annotations{Name: "s_web", Labels: map[string]string{LabelNamespace: "s", LabelImage: "microctl/greeter:dev"}},
+		TaskTemplate: swarm.TaskSpec{
+			ContainerSpec: &swarm.ContainerSpec{
+				Image:  "microctl/greeter:dev",
+				Env:    []string{"A=1", "B=2"},
+				Labels: map[string]string{LabelNamespace: "s"},
+				Secrets: []*swarm.SecretReference{{SecretName: "s_tok-0123456789",
+					File: &swarm.SecretReferenceFileTarget{Name: "tok", UID: "0", GID: "0", Mode: 0o444}}},
+			},
+			Resources: &swarm.ResourceRequirements{},
+			Placement: &swarm.Placement{},
+			Networks:  []swarm.NetworkAttachmentConfig{{Target: "s_default", Aliases: []string{"web"}}},
+		},
+		Mode:         swarm.ServiceMode{Replicated: &swarm.ReplicatedService{Replicas: &one}},
+		EndpointSpec: &swarm.EndpointSpec{Ports: []swarm.PortConfig{{TargetPort: 8080, PublishedPort: 18080}}},
+	}
+}
+
+// stored is baseSpec as the engine gives it back: defaults filled in,
+// networks by ID, secrets with IDs, empty structs dropped.
+func stored() swarm.ServiceSpec {
+	s := deepCopySpec(baseSpec())
+	grace := 10 * time.Second
+	delay := 5 * time.Second
+	zero := uint64(0)
+	cs := s.TaskTemplate.ContainerSpec
+	cs.Isolation = "default"
+	cs.StopGracePeriod = &grace
+	cs.Env = []string{"B=2", "A=1"}
+	cs.Secrets[0].SecretID = "secretid"
+	cs.Secrets[0].File.Name = "/run/secrets/tok"
+	s.TaskTemplate.Runtime = swarm.RuntimeContainer
+	s.TaskTemplate.Resources = nil
+	s.TaskTemplate.Placement = &swarm.Placement{Platforms: []swarm.Platform{{Architecture: "amd64", OS: "linux"}}}
+	s.TaskTemplate.RestartPolicy = &swarm.RestartPolicy{Condition: swarm.RestartPolicyConditionAny, Delay: &delay, MaxAttempts: &zero}
+	s.TaskTemplate.Networks[0].Target = "netid"
+	s.UpdateConfig = &swarm.UpdateConfig{Parallelism: 1, FailureAction: "pause", Monitor: 5 * time.Second, Order: "stop-first"}
+	s.RollbackConfig = &swarm.UpdateConfig{Parallelism: 1, FailureAction: "pause", Monitor: 5 * time.Second, Order: "stop-first"}
+	s.EndpointSpec = &swarm.EndpointSpec{Mode: "vip", Ports: []swarm.PortConfig{{Protocol: "tcp", TargetPort: 8080, PublishedPort: 18080, PublishMode: "ingress"}}}
+	return s
+}
+
+var netNames = map[string]string{"netid": "s_default"}
+
+func TestDiffIgnoresWhatTheEngineFillsIn(t *testing.T) {
+	if c := Diff(stored(), baseSpec(), netNames); len(c) != 0 {
+		t.Errorf("stored vs sent: %v, want no change", c)
+	}
+	// Docker writes "microctl/greeter" as microctl/greeter:latest.
+	a, b := baseSpec(), baseSpec()
+	a.TaskTemplate.ContainerSpec.Image = "docker.io/microctl/greeter:latest"
+	b.TaskTemplate.ContainerSpec.Image = "microctl/greeter"
+	if c := Diff(a, b, nil); len(c) != 0 {
+		t.Errorf("same image spelled twice: %v", c)
+	}
+	// Only the image label differs: nothing to update.
+	b = baseSpec()
+	b.Labels[LabelImage] = "microctl/greeter:dev2"
+	if c := Diff(baseSpec(), b, nil); len(c) != 0 {
+		t.Errorf("image label only: %v", c)
+	}
+}
+
+func TestDiffNamesTheChangedFields(t *testing.T) {
+	tests := []struct {
+		name   string
+		change func(s *swarm.ServiceSpec)
+		want   string
+	}{
+		{"image", func(s *swarm.ServiceSpec) { s.TaskTemplate.ContainerSpec.Image = "microctl/greeter:crash" },
+			"image microctl/greeter:dev -> microctl/greeter:crash"},
+		{"replicas", func(s *swarm.ServiceSpec) { three := uint64(3); s.Mode.Replicated.Replicas = &three }, "replicas 1 -> 3"},
+		{"environment", func(s *swarm.ServiceSpec) { s.TaskTemplate.ContainerSpec.Env = []string{"A=1"} }, "environment"},
+		{"command", func(s *swarm.ServiceSpec) { s.TaskTemplate.ContainerSpec.Args = []string{"-v"} }, "command"},
+		{"ports", func(s *swarm.ServiceSpec) { s.EndpointSpec.Ports[0].PublishMode = "host" }, "ports"},
+		{"secret version", func(s *swarm.ServiceSpec) { s.TaskTemplate.ContainerSpec.Secrets[0].SecretName = "s_tok-9999999999" }, "secrets"},
+		{"update order", func(s *swarm.ServiceSpec) { s.UpdateConfig = &swarm.UpdateConfig{Parallelism: 1, Order: "start-first"} }, "deploy.update_config"},
+		{"restart", func(s *swarm.ServiceSpec) {
+			s.TaskTemplate.RestartPolicy = &swarm.RestartPolicy{Condition: swarm.RestartPolicyConditionOnFailure}
+		}, "deploy.restart_policy"},
+		{"network", func(s *swarm.ServiceSpec) { s.TaskTemplate.Networks[0].Target = "other" }, "networks"},
+		{"mode", func(s *swarm.ServiceSpec) { s.Mode = swarm.ServiceMode{Global: &swarm.GlobalService{}} }, "deploy.mode"},
+		{"limits", func(s *swarm.ServiceSpec) {
+			s.TaskTemplate.Resources = &swarm.ResourceRequirements{Limits: &swarm.Limit{MemoryBytes: 1 << 20}}
+		}, "deploy.resources"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			want := baseSpec()
+			tt.change(&want)
+			var got []string
+			for _, c := range Diff(stored(), want, netNames) {
+				got = append(got, c.String())
+			}
+			if g := strings.Join(got, ", "); g != tt.want {
+				t.Errorf("changes %q, want %q", g, tt.want)
+			}
+		})
+	}
+}
+
+func TestProgressPlainPrintsChangesOnly(t *testing.T) {
+	var buf bytes.Buffer
+	p := NewProgress(&buf, false, 0)
+	a := State{Service: "s_api", Phase: PhaseStarting, Running: 0, Desired: 2}
+	b := State{Service: "s_db", Phase: PhaseWaiting}
+	p.States([]State{a, b})
+	p.States([]State{a, b})
+	a.Running = 1
+	p.States([]State{a, b})
+	a.Phase, a.Running, a.VerifyLeft = PhaseVerifying, 2, 3*time.Second
+	p.States([]State{a, b})
+	a.VerifyLeft = 2 * time.Second // a countdown is not a change in a log
+	p.States([]State{a, b})
+	p.Event("created service s_db")
+	want := `s_api  0/2        starting
+s_db   -          waiting
+s_api  1/2        starting
+s_api  2/2        verifying
+created service s_db
+`
+	if got := buf.String(); got != want {
+		t.Errorf("got:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+func TestProgressLiveRedraws(t *testing.T) {
+	var buf bytes.Buffer
+	p := NewProgress(&buf, true, 40)
+	p.States([]State{{Service: "s_api", Phase: PhaseVerifying, Running: 1, Desired: 1, VerifyLeft: 2 * time.Second}})
+	p.States([]State{{Service: "s_api", Phase: PhaseFailed, Running: 0, Desired: 1,
+		Message: "tasks keep failing (3 failed): task abc failed: task: non-zero exit (1)"}})
+	out := buf.String()
+	if !strings.Contains(out, "verifying (2s)") {
+		t.Errorf("no countdown in %q", out)
+	}
+	if !strings.Contains(out, "\x1b[1A") {
+		t.Errorf("second draw does not move up: %q", out)
+	}
+	for _, line := range strings.Split(out, "\n") {
+		line = strings.TrimPrefix(strings.TrimPrefix(line, "\x1b[1A"), "\x1b[2K")
+		if n := len([]rune(line)); n > 39 {
+			t.Errorf("line of %d runes is wider than the terminal: %q", n, line)
+		}
+	}
+}
