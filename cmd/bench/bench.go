@@ -14,24 +14,23 @@ import (
 
 	"github.com/microctl/microctl/internal/cmdutil"
 	"github.com/microctl/microctl/pkg/bench"
+	"github.com/microctl/microctl/pkg/keys"
 	"github.com/microctl/microctl/pkg/registry"
 )
 
-// MintJWT is the --jwt hook: given the factory's clients it returns a
-// token signed with the current key of the key ring. The key-ring issue
-// sets it (pkg/keys); until then it is nil and a bare --jwt says so, while
-// --jwt=TOKEN (or -H "Authorization: Bearer TOKEN") sends a token as given.
-var MintJWT func(ctx context.Context, f *cmdutil.Factory) (string, error)
-
 // jwtMint is the value of a bare --jwt: mint a token from the key ring.
-const jwtMint = "\x00mint"
+const jwtMint = "keyring"
+
+// jwtSubject is the sub claim of the tokens bench mints.
+const jwtSubject = "microctl-bench"
 
 // Options are the inputs of `microctl bench`.
 type Options struct {
 	IO     *cmdutil.IOStreams
 	Consul func() (*registry.Client, error)
-	// MintJWT returns a token for --jwt; nil when the key ring is not available.
-	MintJWT func(ctx context.Context) (string, error)
+	// MintJWT signs a token lasting at least ttl with the key ring's
+	// current key (a bare --jwt).
+	MintJWT func(ctx context.Context, ttl time.Duration) (string, error)
 
 	URL         string
 	Service     string
@@ -49,6 +48,7 @@ type Options struct {
 	TCP         bool
 	Expect      int
 	JWT         string
+	KeyPath     string
 	Engine      string
 	Output      cmdutil.Format
 	HDRFile     string
@@ -63,8 +63,8 @@ type Options struct {
 // that only check flag parsing.
 func NewCmdBench(f *cmdutil.Factory, runF func(context.Context, *Options) error) *cobra.Command {
 	opts := &Options{IO: f.IOStreams, Consul: f.Consul}
-	if MintJWT != nil {
-		opts.MintJWT = func(ctx context.Context) (string, error) { return MintJWT(ctx, f) }
+	opts.MintJWT = func(ctx context.Context, ttl time.Duration) (string, error) {
+		return mintJWT(ctx, f.Consul, opts.KeyPath, ttl)
 	}
 	cmd := &cobra.Command{
 		Use:   "bench [URL]",
@@ -89,13 +89,19 @@ looked up and the connections are spread over them; a URL then only gives
 the path.
 
 --tcp sends the body (-b, --body-file) as raw bytes and counts a reply once
---expect bytes came back (default: as many as were sent, an echo).`,
+--expect bytes came back (default: as many as were sent, an echo).
+
+--jwt signs one token with the current key of microctl's key ring (see
+microctl key; the ring at --key-path in the Consul of --consul-addr) and
+sends it as Authorization: Bearer on every request; --jwt=TOKEN sends a
+token of your own.`,
 		Example: `  microctl bench
   microctl bench http://127.0.0.1:8080/ -c 50 -d 10s
   microctl bench http://127.0.0.1:8080/api -n 100000 -m POST -b '{"name":"x"}' -H 'Content-Type: application/json'
   microctl bench http://127.0.0.1:8080/ -R 50000 -d 30s --report bench.html --hdr bench.hgrm
   microctl bench --service greeter /greeter/say -d 5s -o json | jq .requests_per_sec
-  microctl bench --tcp 127.0.0.1:9000 -b ping`,
+  microctl bench --tcp 127.0.0.1:9000 -b ping
+  microctl bench --jwt http://127.0.0.1:18080/     # through a gateway, with a token from the key ring`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 1 {
@@ -113,7 +119,7 @@ the path.
 	}
 	fl := cmd.Flags()
 	fl.IntVarP(&opts.Connections, "connections", "c", 50, "connections to keep open")
-	fl.DurationVarP(&opts.Duration, "duration", "d", 10*time.Second, "how long to run (default 10s unless -n is given)")
+	fl.DurationVarP(&opts.Duration, "duration", "d", 10*time.Second, "how long to run (with -n alone: until the requests are done)")
 	fl.Int64VarP(&opts.Requests, "requests", "n", 0, "requests to send in all, then stop")
 	fl.IntVarP(&opts.Loops, "loops", "t", 0, "event loops (OS threads); default GOMAXPROCS")
 	fl.StringVarP(&opts.Method, "method", "m", "GET", "HTTP method")
@@ -126,8 +132,9 @@ the path.
 	fl.BoolVar(&opts.TCP, "tcp", false, "raw TCP instead of HTTP: send the body, wait for --expect bytes")
 	fl.IntVar(&opts.Expect, "expect", 0, "with --tcp: bytes that complete a reply (default: the payload's size)")
 	fl.StringVar(&opts.Service, "service", "", "spread connections over the passing instances of this Consul service")
-	fl.StringVar(&opts.JWT, "jwt", "", "send Authorization: Bearer TOKEN; a bare --jwt mints one from the key ring")
+	fl.StringVar(&opts.JWT, "jwt", "", "send Authorization: Bearer TOKEN; a bare --jwt signs one with the key ring's current key (microctl key)")
 	fl.Lookup("jwt").NoOptDefVal = jwtMint
+	fl.StringVar(&opts.KeyPath, "key-path", envOr("MICROCTL_KEY_PATH", keys.DefaultPath), "KV path of the key ring for a bare --jwt (env MICROCTL_KEY_PATH)")
 	fl.StringVar(&opts.HDRFile, "hdr", "", "write the latency histogram to FILE (HdrHistogram percentile text, ms)")
 	fl.StringVar(&opts.ReportFile, "report", "", "write a self-contained HTML report with the latency plot to FILE")
 	fl.StringVar(&opts.Engine, "engine", "", "pkg/net engine: epoll or go (default: the platform's best)")
@@ -247,13 +254,13 @@ func run(ctx context.Context, o *Options) error {
 	if o.JWT != "" {
 		tok := o.JWT
 		if tok == jwtMint {
-			if o.MintJWT == nil {
-				return cmdutil.Usagef("--jwt without a token needs the key ring, which this build does not have yet; pass --jwt=TOKEN or -H 'Authorization: Bearer TOKEN'")
-			}
+			// One token for the whole run: it must outlive it.
+			ttl := max(keys.DefaultTokenTTL, o.Duration+o.Timeout+time.Minute)
 			var err error
-			if tok, err = o.MintJWT(ctx); err != nil {
-				return fmt.Errorf("minting a token for --jwt: %w", err)
+			if tok, err = o.MintJWT(ctx, ttl); err != nil {
+				return fmt.Errorf("--jwt: %w", err)
 			}
+			fmt.Fprintf(o.IO.ErrOut, "--jwt: signed a token for sub %q with the key ring at %s, valid %s\n", jwtSubject, o.KeyPath, ttl)
 		}
 		o.headers = append(o.headers, bench.Header{Name: "Authorization", Value: "Bearer " + tok})
 	}
@@ -319,6 +326,31 @@ func run(ctx context.Context, o *Options) error {
 		return fmt.Errorf("no request succeeded: %s", firstError(res))
 	}
 	return nil
+}
+
+// mintJWT signs a token with the key ring's current key, as
+// `microctl key sign --sub microctl-bench --ttl TTL` does.
+func mintJWT(ctx context.Context, consul func() (*registry.Client, error), path string, ttl time.Duration) (string, error) {
+	c, err := consul()
+	if err != nil {
+		return "", err
+	}
+	s, err := keys.NewStore(c, keys.WithPath(path))
+	if err != nil {
+		return "", cmdutil.Usagef("--key-path: %v", err)
+	}
+	tok, err := s.Sign(ctx, keys.SignOptions{Subject: jwtSubject, TTL: ttl})
+	if err != nil {
+		return "", err
+	}
+	return tok.Token, nil
+}
+
+func envOr(key, def string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return def
 }
 
 func firstError(res *bench.Result) string {

@@ -53,7 +53,7 @@ func TestBadInput(t *testing.T) {
 		{"two bodies", []string{"bench", "-b", "x", "--body-file", "f", "http://x/"}, 2, "cannot be used together"},
 		{"tcp without payload", []string{"bench", "--tcp", "127.0.0.1:1"}, 2, "payload"},
 		{"two URLs", []string{"bench", "http://a/", "http://b/"}, 2, "accepts at most 1 arg"},
-		{"bare --jwt without key ring", []string{"bench", "--jwt", "-d", "1s", "http://" + closed + "/"}, 2, "key ring"},
+		{"bare --jwt, Consul down", []string{"bench", "--consul-addr", closed, "--jwt", "-d", "1s", "http://" + closed + "/"}, 1, "cannot reach Consul at " + closed},
 		{"unreachable", []string{"bench", "-d", "30s", "http://" + closed + "/"}, 1, "cannot connect to " + closed + ": connection refused"},
 		{"serve negative body", []string{"serve", "--body-size", "-1"}, 2, "--body-size"},
 	}
