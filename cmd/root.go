@@ -16,12 +16,14 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/microctl/microctl/cmd/bench"
 	"github.com/microctl/microctl/cmd/deploy"
 	"github.com/microctl/microctl/cmd/doctor"
 	"github.com/microctl/microctl/cmd/health"
 	"github.com/microctl/microctl/cmd/key"
 	"github.com/microctl/microctl/cmd/network"
 	"github.com/microctl/microctl/cmd/registry"
+	"github.com/microctl/microctl/cmd/serve"
 	"github.com/microctl/microctl/cmd/stack"
 	"github.com/microctl/microctl/cmd/swarm"
 	"github.com/microctl/microctl/cmd/version"
@@ -81,6 +83,8 @@ unhealthy or did not converge, 130 interrupted.`,
 		stack.NewCmdRm(f, nil),
 		stack.NewCmdRollback(f, nil),
 		stack.NewCmdScale(f, nil),
+		bench.NewCmdBench(f, nil),
+		serve.NewCmdServe(f, nil),
 	)
 	markUsageErrors(root)
 	return root

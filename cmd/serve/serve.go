@@ -1,0 +1,110 @@
+// Package serve implements `microctl serve`.
+package serve
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/microctl/microctl/internal/cmdutil"
+	"github.com/microctl/microctl/pkg/bench"
+)
+
+// Options are the inputs of `microctl serve`.
+type Options struct {
+	IO *cmdutil.IOStreams
+
+	Addr     string
+	Loops    int
+	BodySize int
+	Echo     bool
+	Engine   string
+	Output   cmdutil.Format
+}
+
+// NewCmdServe builds the command. runF replaces the run function in tests
+// that only check flag parsing.
+func NewCmdServe(f *cmdutil.Factory, runF func(context.Context, *Options) error) *cobra.Command {
+	opts := &Options{IO: f.IOStreams}
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the built-in benchmark target: a minimal HTTP server on microctl's epoll reactor",
+		Long: `Serve HTTP/1.1 on microctl's own event loops (pkg/net): every request, of
+any method and path, gets 200 OK with a body of --body-size bytes
+("Hello, World!" by default), with keep-alive and pipelining. It is the
+target microctl bench uses when given no URL, and the server side of the
+comparisons in docs/benchmarks.md.
+
+--echo makes it a raw TCP echo server instead, the target for
+microctl bench --tcp.
+
+It runs until interrupted (Ctrl-C or SIGTERM), then prints what it served
+on stderr (with -o json, on stdout as JSON).`,
+		Example: `  microctl serve
+  microctl serve --addr 127.0.0.1:9000 --loops 1 --body-size 1024
+  microctl serve --echo --addr 127.0.0.1:9001`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			switch {
+			case opts.Loops < 0:
+				return cmdutil.Usagef("--loops must not be negative")
+			case opts.BodySize < 0:
+				return cmdutil.Usagef("--body-size must not be negative")
+			case opts.Addr == "":
+				return cmdutil.Usagef("--addr must not be empty")
+			}
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return run(cmd.Context(), opts)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&opts.Addr, "addr", "127.0.0.1:8080", "address to listen on (port 0: any free port)")
+	fl.IntVar(&opts.Loops, "loops", 0, "event loops (OS threads); default GOMAXPROCS")
+	fl.IntVar(&opts.BodySize, "body-size", 13, "size of the response body in bytes")
+	fl.BoolVar(&opts.Echo, "echo", false, "raw TCP echo server instead of HTTP")
+	fl.StringVar(&opts.Engine, "engine", "", "pkg/net engine: epoll or go (default: the platform's best)")
+	_ = fl.MarkHidden("engine")
+	cmdutil.AddOutputFlag(cmd, &opts.Output)
+	return cmd
+}
+
+func run(ctx context.Context, o *Options) error {
+	sopts := []bench.ServerOption{
+		bench.WithServerAddr(o.Addr),
+		bench.WithBodySize(o.BodySize),
+		bench.WithEcho(o.Echo),
+		bench.WithServerEngine(o.Engine),
+	}
+	if o.Loops > 0 {
+		sopts = append(sopts, bench.WithServerLoops(o.Loops))
+	}
+	srv, err := bench.NewServer(sopts...)
+	if err != nil {
+		return err
+	}
+	if err := srv.Start(); err != nil {
+		return err
+	}
+	kind := "http://"
+	if o.Echo {
+		kind = "tcp echo "
+	}
+	fmt.Fprintf(o.IO.ErrOut, "serve: listening on %s%s (engine %s)\n", kind, srv.Addr(), srv.Engine())
+	<-ctx.Done()
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := srv.Stop(sctx); err != nil {
+		return err
+	}
+	st := srv.Stats()
+	if o.Output.JSON() {
+		return cmdutil.PrintJSON(o.IO.Out, st)
+	}
+	fmt.Fprintf(o.IO.ErrOut, "serve: stopped; %d requests, %d connections, %d bytes read, %d written\n",
+		st.Requests, st.Accepted, st.BytesRead, st.BytesWritten)
+	return nil
+}

@@ -1,0 +1,414 @@
+package bench
+
+import (
+	"errors"
+	"io"
+	"os"
+	"syscall"
+	"time"
+
+	mnet "github.com/microctl/microctl/pkg/net"
+)
+
+// The load generator is a pkg/net Handler. Each connection belongs to one
+// loop for its whole life (reconnects included), so its state, its
+// pacing timer and its loop's statistics are touched by that loop only.
+
+// endpoint is one address the connections are spread over.
+type endpoint struct {
+	name  string // host:port
+	req   []byte // one request (or the raw TCP payload)
+	batch []byte // Pipeline requests back to back, sent in one write
+	head  bool   // HEAD requests: responses have no body
+}
+
+// flight is a request on the wire.
+type flight struct {
+	due  int64 // when it was due (rate mode) or sent; latency is measured from here
+	sent int64 // when it was written
+}
+
+const (
+	csIdle = iota
+	csConnecting
+	csOpen
+	csFinished
+)
+
+// closeReason says why the client itself closed a connection, so that
+// OnClose does not count it a second time.
+const (
+	reasonNone = iota
+	reasonReconnect
+	reasonFailed
+)
+
+// connState is one of the -c connections, across reconnects.
+type connState struct {
+	lr    *loopRun
+	ep    *endpoint
+	state int
+	c     mnet.Conn
+	p     responseParser
+	got   int // TCP mode: bytes of the current reply received
+
+	flights []flight // in flight, oldest first, from fhead
+	fhead   int
+	quota   int64 // requests left to send; -1: no limit (always, in rate mode)
+	idle    bool  // rate mode: queued in loopRun.idle
+
+	reason       int
+	connectFails int
+	everOpen     bool
+	retry        *mnet.Timer // reconnect after a failed connect
+}
+
+func (cs *connState) inflight() int { return len(cs.flights) - cs.fhead }
+
+func (cs *connState) popFlight() flight {
+	f := cs.flights[cs.fhead]
+	cs.fhead++
+	if cs.fhead == len(cs.flights) {
+		cs.flights, cs.fhead = cs.flights[:0], 0
+	}
+	cs.lr.inflight--
+	return f
+}
+
+// loopRun is one loop's share of the run.
+type loopRun struct {
+	r        *runner
+	idx      int
+	l        mnet.Loop
+	st       *loopStats
+	conns    []*connState
+	active   int // connections not finished
+	stopping bool
+	end      int64
+	timers   []*mnet.Timer
+	inflight int // requests in flight on all the loop's connections
+
+	pace pacer // rate mode: the loop's schedule
+}
+
+// OnOpen starts sending on a new connection.
+func (r *runner) OnOpen(c mnet.Conn) {
+	cs := c.Context().(*connState)
+	if cs.lr.stopping || cs.state == csFinished {
+		c.Close()
+		return
+	}
+	cs.c = c
+	cs.state = csOpen
+	cs.connectFails = 0
+	if !cs.everOpen {
+		cs.everOpen = true
+		r.everConnected.Store(true)
+	}
+	cs.p.reset(cs.ep.head)
+	cs.got = 0
+	cs.lr.fill(cs, int64(cs.lr.l.Now()))
+}
+
+// OnData parses responses, records them, and sends the next requests.
+func (r *runner) OnData(c mnet.Conn, in []byte) {
+	cs := c.Context().(*connState)
+	lr := cs.lr
+	if lr.stopping || cs.state != csOpen || cs.c != c {
+		return
+	}
+	lr.st.bytesRead.Add(uint64(len(in)))
+	now := int64(lr.l.Now())
+	if r.o.TCP {
+		cs.got += len(in)
+		for cs.got >= r.o.Expect && cs.inflight() > 0 {
+			cs.got -= r.o.Expect
+			f := cs.popFlight()
+			lr.st.response(0, f.since(now), (now-f.sent)/1e3)
+		}
+		if cs.inflight() == 0 {
+			cs.got = 0 // bytes nobody asked for are counted, not owed to the next request
+		}
+		lr.fill(cs, now)
+		return
+	}
+	for len(in) > 0 {
+		if cs.inflight() == 0 {
+			lr.fail(cs, ErrParse, parseErr("%d bytes received with no request outstanding", len(in)))
+			return
+		}
+		n, done, err := cs.p.feed(in)
+		if err != nil {
+			lr.fail(cs, ErrParse, err)
+			return
+		}
+		in = in[n:]
+		if !done {
+			break
+		}
+		f := cs.popFlight()
+		lr.st.response(cs.p.Status, f.since(now), (now-f.sent)/1e3)
+		if cs.p.Close() {
+			lr.reconnect(cs)
+			return
+		}
+		cs.p.reset(cs.ep.head)
+	}
+	lr.fill(cs, now)
+}
+
+// OnClose accounts for a connection that ended, and replaces it.
+func (r *runner) OnClose(c mnet.Conn, err error) {
+	cs := c.Context().(*connState)
+	lr := cs.lr
+	if cs.c == c {
+		cs.c = nil
+	}
+	if lr.stopping || cs.state == csFinished {
+		return
+	}
+	reason := cs.reason
+	cs.reason = reasonNone
+	var de *mnet.DialError
+	switch {
+	case errors.As(err, &de):
+		cs.state = csIdle
+		lr.st.fail(ErrConnect, err)
+		// With -n, a failed connect uses up a request, so that a run
+		// against a target gone down still ends.
+		if cs.quota > 0 {
+			cs.quota--
+		}
+		if r.o.Rate > 0 {
+			lr.pace.consume()
+			if lr.pace.done(lr) {
+				lr.stop()
+				return
+			}
+		}
+		cs.connectFails++
+		if !cs.everOpen && cs.connectFails == 1 &&
+			r.neverOpened.Add(1) == r.conns && !r.everConnected.Load() {
+			// Every connection failed its first connect and none has ever
+			// worked: the target is down; say so now rather than after
+			// the whole duration.
+			r.abort(&ConnectError{Addr: cs.ep.name, Err: de.Err})
+			return
+		}
+		lr.redial(cs)
+		return
+	case reason != reasonNone:
+		// Closed by the client; already accounted for.
+	case cs.state == csOpen:
+		lr.peerClosed(cs, err)
+	}
+	cs.state = csIdle
+	if r.o.Rate > 0 && lr.pace.done(lr) {
+		lr.stop()
+		return
+	}
+	lr.afterClose(cs)
+}
+
+// peerClosed accounts for a connection the peer (or the kernel) ended.
+func (lr *loopRun) peerClosed(cs *connState, err error) {
+	if err == io.EOF && !lr.r.o.TCP {
+		done, perr := cs.p.eof()
+		if done {
+			// The body ran to the end of the connection.
+			f := cs.popFlight()
+			now := int64(lr.l.Now())
+			lr.st.response(cs.p.Status, f.since(now), (now-f.sent)/1e3)
+		} else if perr != nil && cs.inflight() > 0 {
+			lr.st.fail(ErrClosed, perr)
+			cs.dropFlights(lr, false)
+			return
+		}
+	}
+	if cs.inflight() == 0 {
+		// An idle keep-alive connection closed by the server (its idle
+		// timeout): not an error; the connection is replaced.
+		return
+	}
+	lr.st.fail(classify(err), err)
+	cs.dropFlights(lr, false)
+}
+
+// classify maps a socket error to an error kind.
+func classify(err error) ErrorKind {
+	switch {
+	case err == io.EOF, errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE):
+		return ErrClosed
+	}
+	var se *os.SyscallError
+	if errors.As(err, &se) && (se.Syscall == "write" || se.Syscall == "writev") {
+		return ErrWrite
+	}
+	return ErrRead
+}
+
+// dropFlights forgets the requests in flight on a closed connection.
+// giveBack returns them to the quota and the rate schedule: they were
+// never answered because the server closed normally after an earlier
+// response, not because anything failed.
+func (cs *connState) dropFlights(lr *loopRun, giveBack bool) {
+	n := cs.inflight()
+	if giveBack && n > 0 {
+		if cs.quota >= 0 {
+			cs.quota += int64(n)
+		}
+		if lr.r.o.Rate > 0 {
+			lr.pace.giveBack(cs.flights[cs.fhead:])
+		}
+	}
+	lr.inflight -= n
+	cs.flights, cs.fhead = cs.flights[:0], 0
+}
+
+// fail counts a failure on cs and replaces the connection.
+func (lr *loopRun) fail(cs *connState, kind ErrorKind, err error) {
+	lr.st.fail(kind, err)
+	cs.dropFlights(lr, false)
+	cs.reason = reasonFailed
+	cs.c.Close()
+}
+
+// reconnect closes cs after a response that ended the connection.
+func (lr *loopRun) reconnect(cs *connState) {
+	cs.dropFlights(lr, true)
+	cs.reason = reasonReconnect
+	cs.c.Close()
+}
+
+// afterClose dials again, unless the connection has nothing left to do.
+func (lr *loopRun) afterClose(cs *connState) {
+	cs.got = 0
+	if cs.quota == 0 {
+		lr.finish(cs)
+		return
+	}
+	lr.dial(cs)
+}
+
+func (lr *loopRun) dial(cs *connState) {
+	cs.state = csConnecting
+	lr.l.Dial(lr.r.addrs[cs.ep.name], cs)
+}
+
+// redial retries a failed connect after a short backoff (1 ms doubling to
+// 100 ms), so an unreachable instance costs little.
+func (lr *loopRun) redial(cs *connState) {
+	if cs.quota == 0 {
+		lr.finish(cs)
+		return
+	}
+	backoff := time.Millisecond << min(cs.connectFails-1, 7)
+	backoff = min(backoff, 100*time.Millisecond)
+	if cs.retry == nil {
+		cs.retry = lr.l.AfterFunc(backoff, func() {
+			if !lr.stopping && cs.state == csIdle {
+				lr.dial(cs)
+			}
+		})
+		return
+	}
+	cs.retry.Reset(backoff)
+}
+
+// fill sends as many requests as the connection may have in flight: up
+// to Pipeline, within the quota, and in rate mode only those already due.
+func (lr *loopRun) fill(cs *connState, now int64) {
+	o := &lr.r.o
+	if o.Rate > 0 {
+		lr.fillPaced(cs, now)
+		return
+	}
+	room := o.Pipeline - cs.inflight()
+	if cs.quota >= 0 && int64(room) > cs.quota {
+		room = int(cs.quota)
+	}
+	if room > 0 {
+		if room == o.Pipeline && o.Pipeline > 1 {
+			cs.c.Write(cs.ep.batch)
+		} else {
+			for i := 0; i < room; i++ {
+				cs.c.Write(cs.ep.req)
+			}
+		}
+		for i := 0; i < room; i++ {
+			cs.flights = append(cs.flights, flight{due: now, sent: now})
+		}
+		if cs.quota > 0 {
+			cs.quota -= int64(room)
+		}
+		lr.inflight += room
+		lr.st.sent += uint64(room)
+		lr.st.bytesWritten += uint64(room * len(cs.ep.req))
+	}
+	if cs.quota == 0 && cs.inflight() == 0 {
+		lr.finish(cs)
+	}
+}
+
+// since is the latency of flight f answered at now, measured from when it
+// was due if it was sent late (the coordinated-omission correction: the
+// wait for a free connection counts), from when it was sent if it went a
+// little early (the batching above; measuring from the due time would
+// understate it). It is never less than the uncorrected latency.
+func (f flight) since(now int64) int64 {
+	return (now - min(f.due, f.sent)) / 1e3
+}
+
+// finish retires a connection whose quota is spent.
+func (lr *loopRun) finish(cs *connState) {
+	if cs.state == csFinished {
+		return
+	}
+	cs.state = csFinished
+	if cs.c != nil {
+		cs.c.Close()
+	}
+	lr.active--
+	if lr.active == 0 {
+		lr.stop()
+	}
+}
+
+// sweep fails requests that waited longer than the timeout.
+func (lr *loopRun) sweep() {
+	now := int64(lr.l.Now())
+	limit := int64(lr.r.o.Timeout)
+	for _, cs := range lr.conns {
+		if cs.state == csOpen && cs.inflight() > 0 && now-cs.flights[cs.fhead].sent > limit {
+			lr.fail(cs, ErrTimeout, errTimeout)
+		}
+	}
+}
+
+var errTimeout = errors.New("no response within the timeout")
+
+// stop ends the loop's part of the run: at the deadline, when every
+// connection has finished, or on interruption. Requests still in flight
+// are not counted: they have no latency yet.
+func (lr *loopRun) stop() {
+	if lr.stopping {
+		return
+	}
+	lr.stopping = true
+	lr.end = int64(lr.l.Now())
+	for _, t := range lr.timers {
+		t.Stop()
+	}
+	if lr.pace.timer != nil {
+		lr.pace.timer.Stop()
+	}
+	for _, cs := range lr.conns {
+		if cs.retry != nil {
+			cs.retry.Stop()
+		}
+		if cs.c != nil {
+			cs.c.Close()
+		}
+	}
+	lr.r.loopDone()
+}

@@ -1,0 +1,156 @@
+package bench
+
+import (
+	"errors"
+	"fmt"
+	"runtime"
+	"strings"
+	"time"
+)
+
+// Options configure a run. Build them with the With... functions; Run
+// starts from the defaults.
+type Options struct {
+	// URL is the target, http://host[:port]/path. With Targets set, only
+	// its path, query and Host header are used.
+	URL string
+	// Targets are host:port addresses to spread the connections over
+	// (round-robin), e.g. the passing instances of a service.
+	Targets []string
+	// TCP sends Body as raw bytes instead of HTTP requests; a response is
+	// complete after Expect bytes (default len(Body): an echo).
+	TCP    bool
+	Expect int
+
+	Connections int           // default 50
+	Duration    time.Duration // default 10s unless Requests is set
+	Requests    int64         // total requests; 0: no limit
+	Loops       int           // event loops; default GOMAXPROCS, at most Connections
+	Method      string        // default GET
+	Headers     []Header
+	Body        []byte
+	Timeout     time.Duration // per request, and per connect; default 2s
+	Pipeline    int           // requests in flight per connection; default 1
+	Rate        float64       // requests per second over all connections; 0: as fast as possible
+	Engine      string        // pkg/net engine: "" for the platform's best
+
+	// Progress, when set, is called about every ProgressInterval from a
+	// goroutine of its own with the run's progress so far.
+	Progress         func(Progress)
+	ProgressInterval time.Duration
+}
+
+// Option sets one field of Options.
+type Option func(*Options)
+
+func newOptions(opts ...Option) Options {
+	o := Options{
+		Connections:      50,
+		Loops:            runtime.GOMAXPROCS(0),
+		Method:           "GET",
+		Timeout:          2 * time.Second,
+		Pipeline:         1,
+		ProgressInterval: time.Second,
+	}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if o.Duration == 0 && o.Requests == 0 {
+		o.Duration = 10 * time.Second
+	}
+	if o.Loops > o.Connections && o.Connections > 0 {
+		o.Loops = o.Connections
+	}
+	if o.TCP && o.Expect == 0 {
+		o.Expect = len(o.Body)
+	}
+	o.Method = strings.ToUpper(o.Method)
+	return o
+}
+
+// Validate reports the first setting that cannot work. The error is the
+// user's to fix (microctl maps it to a usage error).
+func (o *Options) Validate() error {
+	switch {
+	case o.URL == "" && len(o.Targets) == 0:
+		return errors.New("no target: give a URL")
+	case o.Connections < 1:
+		return fmt.Errorf("connections must be at least 1, not %d", o.Connections)
+	case o.Duration < 0:
+		return fmt.Errorf("duration must be positive, not %s", o.Duration)
+	case o.Requests < 0:
+		return fmt.Errorf("requests must be positive, not %d", o.Requests)
+	case o.Loops < 1:
+		return fmt.Errorf("loops must be at least 1, not %d", o.Loops)
+	case o.Timeout <= 0:
+		return fmt.Errorf("timeout must be positive, not %s", o.Timeout)
+	case o.Pipeline < 1:
+		return fmt.Errorf("pipeline must be at least 1, not %d", o.Pipeline)
+	case o.Rate < 0:
+		return fmt.Errorf("rate must be positive, not %g", o.Rate)
+	case o.TCP && o.Expect < 1:
+		return errors.New("--tcp needs a payload (-b or --body-file) or the size of the reply to wait for (--expect)")
+	case !o.TCP && !validMethod(o.Method):
+		return fmt.Errorf("method %q is not an HTTP method", o.Method)
+	}
+	if !o.TCP {
+		for _, h := range o.Headers {
+			switch strings.ToLower(h.Name) {
+			case "content-length", "transfer-encoding":
+				return fmt.Errorf("header %s is set from the body (-b, --body-file), not with -H", h.Name)
+			}
+		}
+	}
+	return nil
+}
+
+// WithURL sets the target URL.
+func WithURL(u string) Option { return func(o *Options) { o.URL = u } }
+
+// WithTargets spreads connections over these host:port addresses.
+func WithTargets(addrs ...string) Option { return func(o *Options) { o.Targets = addrs } }
+
+// WithTCP switches to raw TCP: send body, wait for expect bytes back
+// (0: as many as were sent).
+func WithTCP(expect int) Option {
+	return func(o *Options) { o.TCP, o.Expect = true, expect }
+}
+
+// WithConnections sets the number of connections.
+func WithConnections(n int) Option { return func(o *Options) { o.Connections = n } }
+
+// WithDuration runs for d.
+func WithDuration(d time.Duration) Option { return func(o *Options) { o.Duration = d } }
+
+// WithRequests sends n requests in all, then stops.
+func WithRequests(n int64) Option { return func(o *Options) { o.Requests = n } }
+
+// WithLoops sets the number of event loops.
+func WithLoops(n int) Option { return func(o *Options) { o.Loops = n } }
+
+// WithMethod sets the HTTP method.
+func WithMethod(m string) Option { return func(o *Options) { o.Method = m } }
+
+// WithHeaders adds request headers.
+func WithHeaders(h ...Header) Option { return func(o *Options) { o.Headers = append(o.Headers, h...) } }
+
+// WithBody sets the request body (or the TCP payload).
+func WithBody(b []byte) Option { return func(o *Options) { o.Body = b } }
+
+// WithTimeout bounds each request and each connect.
+func WithTimeout(d time.Duration) Option { return func(o *Options) { o.Timeout = d } }
+
+// WithPipeline keeps n requests in flight on each connection.
+func WithPipeline(n int) Option { return func(o *Options) { o.Pipeline = n } }
+
+// WithRate paces requests at r per second in all, measuring latency from
+// when each request was due (coordinated-omission correction, as wrk2).
+func WithRate(r float64) Option { return func(o *Options) { o.Rate = r } }
+
+// WithEngine picks the pkg/net engine.
+func WithEngine(name string) Option { return func(o *Options) { o.Engine = name } }
+
+// WithProgress reports progress to fn every interval.
+func WithProgress(interval time.Duration, fn func(Progress)) Option {
+	return func(o *Options) { o.ProgressInterval, o.Progress = interval, fn }
+}

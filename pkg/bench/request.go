@@ -1,0 +1,142 @@
+package bench
+
+import (
+	"bytes"
+	"fmt"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+)
+
+// Header is one request header field, in the order given.
+type Header struct {
+	Name, Value string
+}
+
+// ParseHeader parses "Name: value", the form of curl's and wrk's -H.
+func ParseHeader(s string) (Header, error) {
+	name, value, ok := strings.Cut(s, ":")
+	name = strings.TrimSpace(name)
+	if !ok || name == "" || strings.ContainsAny(name, " \t\r\n") {
+		return Header{}, fmt.Errorf("header %q is not of the form \"Name: value\"", s)
+	}
+	value = strings.TrimSpace(value)
+	if strings.ContainsAny(value, "\r\n") {
+		return Header{}, fmt.Errorf("header %q contains a line break", name)
+	}
+	return Header{Name: name, Value: value}, nil
+}
+
+// secretHeaders are never written to results or reports.
+var secretHeaders = map[string]bool{"authorization": true, "proxy-authorization": true, "cookie": true}
+
+// Redacted returns the header as it may be shown: credentials hidden.
+func (h Header) Redacted() string {
+	if secretHeaders[strings.ToLower(h.Name)] {
+		return h.Name + ": <redacted>"
+	}
+	return h.Name + ": " + h.Value
+}
+
+// Target is where a URL points, split into what the request needs.
+type Target struct {
+	URL      *url.URL
+	HostPort string // host:port to connect to
+	Host     string // the Host header
+	Path     string // path and query, as sent on the request line
+}
+
+// ParseURL parses a benchmark URL: http://host[:port][/path][?query]. A
+// URL without a scheme is taken as http://. HTTPS is refused: the client
+// speaks plain HTTP/1.1 (TLS would measure the handshake and the cipher,
+// not the service).
+func ParseURL(raw string) (*Target, error) {
+	if !strings.Contains(raw, "://") {
+		raw = "http://" + raw
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, fmt.Errorf("bad URL %q: %v", raw, stripURLErr(err))
+	}
+	switch u.Scheme {
+	case "http":
+	case "https":
+		return nil, fmt.Errorf("bad URL %q: https is not supported; benchmark the service's plain-HTTP port", raw)
+	default:
+		return nil, fmt.Errorf("bad URL %q: scheme %q is not http", raw, u.Scheme)
+	}
+	if u.Host == "" {
+		return nil, fmt.Errorf("bad URL %q: no host", raw)
+	}
+	host, port := u.Hostname(), u.Port()
+	if port == "" {
+		port = "80"
+	}
+	if p, err := strconv.Atoi(port); err != nil || p < 1 || p > 65535 {
+		return nil, fmt.Errorf("bad URL %q: port %q", raw, port)
+	}
+	path := u.EscapedPath()
+	if path == "" {
+		path = "/"
+	}
+	if u.RawQuery != "" {
+		path += "?" + u.RawQuery
+	}
+	return &Target{URL: u, HostPort: net.JoinHostPort(host, port), Host: u.Host, Path: path}, nil
+}
+
+func stripURLErr(err error) error {
+	if ue, ok := err.(*url.Error); ok {
+		return ue.Err
+	}
+	return err
+}
+
+// buildRequest returns the bytes of one request. Content-Length is always
+// computed from the body; Host defaults to host.
+func buildRequest(method, host, path string, headers []Header, body []byte) []byte {
+	var b bytes.Buffer
+	b.WriteString(method)
+	b.WriteByte(' ')
+	b.WriteString(path)
+	b.WriteString(" HTTP/1.1\r\n")
+	has := func(name string) bool {
+		for _, h := range headers {
+			if strings.EqualFold(h.Name, name) {
+				return true
+			}
+		}
+		return false
+	}
+	if !has("Host") {
+		b.WriteString("Host: " + host + "\r\n")
+	}
+	if !has("User-Agent") {
+		b.WriteString("User-Agent: microctl-bench\r\n")
+	}
+	for _, h := range headers {
+		b.WriteString(h.Name + ": " + h.Value + "\r\n")
+	}
+	if len(body) > 0 || methodHasBody(method) {
+		b.WriteString("Content-Length: " + strconv.Itoa(len(body)) + "\r\n")
+	}
+	b.WriteString("\r\n")
+	b.Write(body)
+	return b.Bytes()
+}
+
+func methodHasBody(m string) bool { return m == "POST" || m == "PUT" || m == "PATCH" }
+
+// validMethod: a token (RFC 9110 5.6.2), in practice upper-case letters.
+func validMethod(m string) bool {
+	if m == "" {
+		return false
+	}
+	for _, c := range m {
+		if !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,229 @@
+package bench
+
+import (
+	"math"
+	"strconv"
+	"time"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
+)
+
+// Result is what a run measured. Its JSON form is `microctl bench -o json`;
+// the field names are stable (docs/bench.md lists them).
+type Result struct {
+	Engine   string   `json:"engine"` // pkg/net engine: epoll, or go (the portable fallback)
+	Mode     string   `json:"mode"`   // http or tcp
+	URL      string   `json:"url,omitempty"`
+	Targets  []string `json:"targets"`
+	Settings Settings `json:"settings"`
+
+	ElapsedSeconds float64 `json:"elapsed_s"`
+	Connects       uint64  `json:"connects"` // connections established, reconnects included
+	Sent           uint64  `json:"requests_sent"`
+	Requests       uint64  `json:"requests"` // completed: a response (or, --tcp, a reply) was received
+	RequestsPerSec float64 `json:"requests_per_sec"`
+	BytesRead      uint64  `json:"bytes_read"`
+	BytesWritten   uint64  `json:"bytes_written"`
+	BytesPerSec    float64 `json:"bytes_read_per_sec"`
+
+	// Latency is measured from when each request was due: with -R, the
+	// coordinated-omission-corrected figure; without, from when it was sent.
+	Latency Latency `json:"latency"`
+	// LatencyUncorrected, with -R only: from when each request was sent.
+	LatencyUncorrected *Latency `json:"latency_uncorrected,omitempty"`
+	Rate               *Rate    `json:"rate,omitempty"`
+
+	Status map[string]uint64 `json:"status"` // HTTP status code -> responses; empty in --tcp mode
+	Errors Errors            `json:"errors"`
+
+	Interrupted bool `json:"interrupted"` // stopped early by Ctrl-C
+
+	hist, histUncorrected *hdrhistogram.Histogram
+}
+
+// Settings are the inputs of the run, as used.
+type Settings struct {
+	Connections     int      `json:"connections"`
+	Loops           int      `json:"loops"`
+	DurationSeconds float64  `json:"duration_s,omitempty"`
+	Requests        int64    `json:"requests,omitempty"`
+	Rate            float64  `json:"rate,omitempty"`
+	Pipeline        int      `json:"pipeline"`
+	TimeoutSeconds  float64  `json:"timeout_s"`
+	Method          string   `json:"method,omitempty"`
+	Headers         []string `json:"headers,omitempty"` // credentials redacted
+	BodyBytes       int      `json:"body_bytes"`
+}
+
+// Latency summarises a histogram, in microseconds.
+type Latency struct {
+	Count   int64   `json:"count"`
+	MinUS   float64 `json:"min_us"`
+	MeanUS  float64 `json:"mean_us"`
+	StdevUS float64 `json:"stdev_us"`
+	P50US   float64 `json:"p50_us"`
+	P75US   float64 `json:"p75_us"`
+	P90US   float64 `json:"p90_us"`
+	P99US   float64 `json:"p99_us"`
+	P999US  float64 `json:"p99_9_us"`
+	MaxUS   float64 `json:"max_us"`
+	// Clamped counts latencies above an hour, recorded as an hour.
+	Clamped uint64 `json:"clamped,omitempty"`
+}
+
+// Rate compares the achieved request rate with the -R target.
+type Rate struct {
+	Target   float64 `json:"target"`
+	Achieved float64 `json:"achieved"`
+	// Ratio is Achieved/Target: 1.0 is exact.
+	Ratio float64 `json:"ratio"`
+}
+
+// Errors counts failures by kind. A failure on a connection with several
+// pipelined requests in flight counts once; the other requests are lost
+// (requests_sent - requests - failures).
+type Errors struct {
+	Connect int64 `json:"connect"`
+	Read    int64 `json:"read"`
+	Write   int64 `json:"write"`
+	Timeout int64 `json:"timeout"`
+	Parse   int64 `json:"parse"`
+	Closed  int64 `json:"closed"` // closed or reset by the peer with requests in flight
+	Total   int64 `json:"total"`
+	// First is the first error of each kind seen, for diagnosis.
+	First map[string]string `json:"first,omitempty"`
+}
+
+func (r *runner) result() *Result {
+	o := &r.o
+	res := &Result{
+		Engine: r.eng.Name(),
+		Mode:   "http",
+		URL:    o.URL,
+		Status: map[string]uint64{},
+		Settings: Settings{
+			Connections:     o.Connections,
+			Loops:           len(r.loops),
+			DurationSeconds: o.Duration.Seconds(),
+			Requests:        o.Requests,
+			Rate:            o.Rate,
+			Pipeline:        o.Pipeline,
+			TimeoutSeconds:  o.Timeout.Seconds(),
+			BodyBytes:       len(o.Body),
+		},
+		hist: newHistogram(),
+	}
+	if o.TCP {
+		res.Mode = "tcp"
+	} else {
+		res.Settings.Method = o.Method
+		for _, h := range o.Headers {
+			res.Settings.Headers = append(res.Settings.Headers, h.Redacted())
+		}
+	}
+	for _, ep := range r.eps {
+		res.Targets = append(res.Targets, ep.name)
+	}
+	if o.Rate > 0 {
+		res.histUncorrected = newHistogram()
+	}
+	var end int64
+	var clamped uint64
+	first := map[string]string{}
+	for _, lr := range r.loops {
+		st := lr.st
+		end = max(end, lr.end)
+		res.hist.Merge(st.latency)
+		if st.uncorrected != nil {
+			res.histUncorrected.Merge(st.uncorrected)
+		}
+		clamped += st.clamped
+		res.Sent += st.sent
+		res.Requests += st.responses.Load()
+		res.BytesRead += st.bytesRead.Load()
+		res.BytesWritten += st.bytesWritten
+		if !o.TCP {
+			for code, n := range st.status {
+				if n > 0 {
+					res.Status[strconv.Itoa(code)] += n
+				}
+			}
+			for code, n := range st.statusOther {
+				res.Status[strconv.Itoa(code)] += n
+			}
+		}
+		for k, n := range st.errors {
+			if n == 0 {
+				continue
+			}
+			kind := ErrorKind(k)
+			switch kind {
+			case ErrConnect:
+				res.Errors.Connect += int64(n)
+			case ErrRead:
+				res.Errors.Read += int64(n)
+			case ErrWrite:
+				res.Errors.Write += int64(n)
+			case ErrTimeout:
+				res.Errors.Timeout += int64(n)
+			case ErrParse:
+				res.Errors.Parse += int64(n)
+			case ErrClosed:
+				res.Errors.Closed += int64(n)
+			}
+			res.Errors.Total += int64(n)
+			if _, ok := first[kind.String()]; !ok && st.firstErr[k] != nil {
+				first[kind.String()] = st.firstErr[k].Error()
+			}
+		}
+	}
+	if len(first) > 0 {
+		res.Errors.First = first
+	}
+	for _, ls := range r.eng.Stats() {
+		res.Connects += ls.Dialed
+	}
+	elapsed := time.Duration(end - r.start)
+	res.ElapsedSeconds = elapsed.Seconds()
+	if s := elapsed.Seconds(); s > 0 {
+		res.RequestsPerSec = float64(res.Requests) / s
+		res.BytesPerSec = float64(res.BytesRead) / s
+	}
+	res.Latency = summarize(res.hist)
+	if res.histUncorrected != nil {
+		u := summarize(res.histUncorrected)
+		res.LatencyUncorrected = &u
+		// Each response is recorded once in each histogram.
+		res.Latency.Clamped = clamped / 2
+		res.Rate = &Rate{Target: o.Rate, Achieved: res.RequestsPerSec, Ratio: res.RequestsPerSec / o.Rate}
+	} else {
+		res.Latency.Clamped = clamped
+	}
+	return res
+}
+
+func summarize(h *hdrhistogram.Histogram) Latency {
+	if h.TotalCount() == 0 {
+		return Latency{}
+	}
+	return Latency{
+		Count:   h.TotalCount(),
+		MinUS:   float64(h.Min()),
+		MeanUS:  round2(h.Mean()),
+		StdevUS: round2(h.StdDev()),
+		P50US:   float64(h.ValueAtQuantile(50)),
+		P75US:   float64(h.ValueAtQuantile(75)),
+		P90US:   float64(h.ValueAtQuantile(90)),
+		P99US:   float64(h.ValueAtQuantile(99)),
+		P999US:  float64(h.ValueAtQuantile(99.9)),
+		MaxUS:   float64(h.Max()),
+	}
+}
+
+func round2(f float64) float64 { return math.Round(f*100) / 100 }
+
+// Histogram is the run's latency histogram (corrected, with -R).
+func (r *Result) Histogram() *hdrhistogram.Histogram { return r.hist }
+
+// HistogramUncorrected is the uncorrected histogram, nil without -R.
+func (r *Result) HistogramUncorrected() *hdrhistogram.Histogram { return r.histUncorrected }

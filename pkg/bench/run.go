@@ -1,0 +1,291 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/microctl/microctl/internal/neterr"
+	mnet "github.com/microctl/microctl/pkg/net"
+)
+
+// ConnectError means no connection to the target could be made at all.
+type ConnectError struct {
+	Addr string
+	Err  error
+}
+
+func (e *ConnectError) Error() string {
+	return fmt.Sprintf("cannot connect to %s: %s", e.Addr, neterr.Reason(e.Err))
+}
+func (e *ConnectError) Unwrap() error { return e.Err }
+
+// Hint says what to do about it.
+func (e *ConnectError) Hint() string {
+	return "is the target running? check the URL, or run `microctl bench` without a URL to try the built-in target"
+}
+
+// Progress is a snapshot of a running benchmark.
+type Progress struct {
+	Elapsed        time.Duration
+	Requests       uint64  // responses so far
+	Errors         uint64  // failures so far
+	BytesRead      uint64  //
+	RequestsPerSec float64 // over the last interval
+}
+
+// runner is one benchmark run.
+type runner struct {
+	o     Options
+	eng   *mnet.Engine
+	eps   []*endpoint
+	addrs map[string]*net.TCPAddr
+	loops []*loopRun
+	start int64 // on the loops' clock
+
+	conns         int32        // connections in the plan
+	neverOpened   atomic.Int32 // connections whose first connect failed
+	everConnected atomic.Bool
+	pending       atomic.Int32 // loops still running
+	done          chan struct{}
+	abortOnce     sync.Once
+	abortErr      error
+}
+
+// Run benchmarks the target described by opts and returns what it
+// measured. If ctx is cancelled the run stops early: Run returns the
+// result so far (Interrupted set) together with ctx's error.
+func Run(ctx context.Context, opts ...Option) (*Result, error) {
+	o := newOptions(opts...)
+	if err := o.Validate(); err != nil {
+		return nil, &ConfigError{Err: err}
+	}
+	r := &runner{o: o, addrs: map[string]*net.TCPAddr{}, done: make(chan struct{})}
+	if err := r.endpoints(); err != nil {
+		return nil, err
+	}
+	eng, err := mnet.New(r,
+		mnet.WithLoops(o.Loops),
+		mnet.WithEngine(o.Engine),
+		mnet.WithDialTimeout(o.Timeout),
+		mnet.WithTimerSlack(paceSlack),
+	)
+	if err != nil {
+		return nil, err
+	}
+	r.eng = eng
+	r.plan()
+	eng.Start()
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		eng.Stop(sctx)
+	}()
+
+	wall := time.Now()
+	r.start = int64(eng.Loops()[0].Now())
+	r.pending.Store(int32(len(r.loops)))
+	for _, lr := range r.loops {
+		lr.l.Trigger(lr.begin)
+	}
+
+	var progressDone chan struct{}
+	if o.Progress != nil {
+		progressDone = make(chan struct{})
+		go r.report(wall, progressDone)
+	}
+
+	interrupted := false
+	select {
+	case <-r.done:
+	case <-ctx.Done():
+		interrupted = true
+		for _, lr := range r.loops {
+			lr.l.Trigger(lr.stop)
+		}
+		<-r.done
+	}
+	if progressDone != nil {
+		close(progressDone)
+	}
+	if r.abortErr != nil {
+		return nil, r.abortErr
+	}
+	res := r.result()
+	res.Interrupted = interrupted
+	if interrupted {
+		return res, ctx.Err()
+	}
+	return res, nil
+}
+
+// ConfigError is a setting that cannot work; the caller's mistake.
+type ConfigError struct{ Err error }
+
+func (e *ConfigError) Error() string { return e.Err.Error() }
+func (e *ConfigError) Unwrap() error { return e.Err }
+
+// endpoints builds the request bytes for each address.
+func (r *runner) endpoints() error {
+	o := &r.o
+	var tgt *Target
+	path := "/"
+	switch {
+	case strings.HasPrefix(o.URL, "/"):
+		// A path alone, for Targets: each is its own Host.
+		if len(o.Targets) == 0 {
+			return &ConfigError{Err: fmt.Errorf("URL %q has no host", o.URL)}
+		}
+		path = o.URL
+	case o.URL != "":
+		var err error
+		if tgt, err = ParseURL(o.URL); err != nil {
+			return &ConfigError{Err: err}
+		}
+	}
+	addrs := o.Targets
+	if len(addrs) == 0 {
+		addrs = []string{tgt.HostPort}
+	}
+	for _, a := range addrs {
+		ta, err := net.ResolveTCPAddr("tcp", a)
+		if err != nil {
+			return &ConnectError{Addr: a, Err: err}
+		}
+		r.addrs[a] = ta
+		ep := &endpoint{name: a, head: o.Method == "HEAD" && !o.TCP}
+		switch {
+		case o.TCP:
+			ep.req = o.Body
+		case tgt != nil:
+			ep.req = buildRequest(o.Method, tgt.Host, tgt.Path, o.Headers, o.Body)
+		default:
+			ep.req = buildRequest(o.Method, a, path, o.Headers, o.Body)
+		}
+		ep.batch = bytes.Repeat(ep.req, o.Pipeline)
+		r.eps = append(r.eps, ep)
+	}
+	return nil
+}
+
+// plan deals the connections to the loops and the endpoints (round-robin)
+// and the request quota to the connections.
+func (r *runner) plan() {
+	o := &r.o
+	loops := r.eng.Loops()
+	for i, l := range loops {
+		r.loops = append(r.loops, &loopRun{r: r, idx: i, l: l, st: newLoopStats(o.Rate > 0)})
+	}
+	for i := 0; i < o.Connections; i++ {
+		// Loops take connections in turn, and so do endpoints, but one
+		// step slower: with 2 loops and 2 endpoints each loop talks to
+		// both, so no loop is left with only an unreachable one.
+		lr := r.loops[i%len(r.loops)]
+		cs := &connState{lr: lr, ep: r.eps[(i/len(r.loops)+i%len(r.loops))%len(r.eps)], quota: -1}
+		share := int64(-1)
+		if o.Requests > 0 {
+			share = o.Requests / int64(o.Connections)
+			if int64(i) < o.Requests%int64(o.Connections) {
+				share++
+			}
+		}
+		if o.Rate > 0 {
+			// The loop's schedule carries the quota; any of its
+			// connections may send any of its requests.
+			if lr.pace.quota == 0 && len(lr.conns) == 0 {
+				lr.pace.quota = -1
+			}
+			if share >= 0 {
+				lr.pace.quota = max(lr.pace.quota, 0) + share
+			}
+		} else {
+			if share == 0 {
+				continue // fewer requests than connections
+			}
+			cs.quota = share
+		}
+		lr.conns = append(lr.conns, cs)
+		r.conns++
+	}
+}
+
+// begin runs on the loop: dial, and set the deadline, the timeout sweep
+// and the pacers.
+func (lr *loopRun) begin() {
+	o := &lr.r.o
+	if len(lr.conns) == 0 {
+		lr.stop()
+		return
+	}
+	lr.active = len(lr.conns)
+	if o.Duration > 0 {
+		lr.timers = append(lr.timers, lr.l.AfterFunc(time.Duration(lr.r.start)+o.Duration-lr.l.Now(), lr.stop))
+	}
+	every := min(max(o.Timeout/10, time.Millisecond), 100*time.Millisecond)
+	var sweep *mnet.Timer
+	sweep = lr.l.AfterFunc(every, func() {
+		lr.sweep()
+		if !lr.stopping {
+			sweep.Reset(every)
+		}
+	})
+	lr.timers = append(lr.timers, sweep)
+	if o.Rate > 0 {
+		if lr.pace.quota == 0 {
+			lr.stop() // this loop's share of -n is nothing
+			return
+		}
+		lr.startPacer()
+	}
+	for _, cs := range lr.conns {
+		lr.dial(cs)
+	}
+}
+
+func (r *runner) loopDone() {
+	if r.pending.Add(-1) == 0 {
+		close(r.done)
+	}
+}
+
+// abort ends the run with err (called on a loop).
+func (r *runner) abort(err error) {
+	r.abortOnce.Do(func() {
+		r.abortErr = err
+		for _, lr := range r.loops {
+			lr.l.Trigger(lr.stop)
+		}
+	})
+}
+
+// report sends progress snapshots until done.
+func (r *runner) report(wall time.Time, done chan struct{}) {
+	t := time.NewTicker(r.o.ProgressInterval)
+	defer t.Stop()
+	var last uint64
+	lastT := wall
+	for {
+		select {
+		case <-done:
+			return
+		case now := <-t.C:
+			var p Progress
+			for _, lr := range r.loops {
+				p.Requests += lr.st.responses.Load()
+				p.Errors += lr.st.errCount.Load()
+				p.BytesRead += lr.st.bytesRead.Load()
+			}
+			p.Elapsed = now.Sub(wall)
+			if dt := now.Sub(lastT).Seconds(); dt > 0 {
+				p.RequestsPerSec = float64(p.Requests-last) / dt
+			}
+			last, lastT = p.Requests, now
+			r.o.Progress(p)
+		}
+	}
+}

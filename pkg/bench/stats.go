@@ -1,0 +1,102 @@
+package bench
+
+import (
+	"sync/atomic"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
+)
+
+// Latencies are recorded in microseconds from 1 µs to one hour with three
+// significant digits (0.1% resolution). A value above an hour is clamped
+// to the top and counted in Clamped, never dropped.
+const (
+	histMin    = 1
+	histMax    = 3_600_000_000
+	histDigits = 3
+)
+
+func newHistogram() *hdrhistogram.Histogram {
+	return hdrhistogram.New(histMin, histMax, histDigits)
+}
+
+// ErrorKind classifies a failed request or connection.
+type ErrorKind int
+
+const (
+	ErrConnect ErrorKind = iota // the connection could not be made
+	ErrRead                     // reading failed
+	ErrWrite                    // writing failed
+	ErrTimeout                  // no response within the timeout
+	ErrParse                    // the response was not valid HTTP/1.1
+	ErrClosed                   // the peer closed or reset the connection with requests in flight
+	numErrorKinds
+)
+
+var errorKindNames = [numErrorKinds]string{"connect", "read", "write", "timeout", "parse", "closed"}
+
+func (k ErrorKind) String() string { return errorKindNames[k] }
+
+// loopStats is what one loop measured; only that loop writes it. The
+// atomic counters are also read by the progress reporter.
+type loopStats struct {
+	latency     *hdrhistogram.Histogram // from when each request was due (= sent without -R)
+	uncorrected *hdrhistogram.Histogram // from when it was sent; only with -R
+	clamped     uint64
+
+	status      [600]uint64
+	statusOther map[int]uint64
+	errors      [numErrorKinds]uint64
+	firstErr    [numErrorKinds]error
+
+	sent         uint64
+	bytesWritten uint64
+
+	// Read by the progress reporter while the loop runs.
+	responses atomic.Uint64
+	bytesRead atomic.Uint64
+	errCount  atomic.Uint64
+	_         [64]byte // keep loops' counters off each other's cache line
+}
+
+func newLoopStats(rate bool) *loopStats {
+	s := &loopStats{latency: newHistogram()}
+	if rate {
+		s.uncorrected = newHistogram()
+	}
+	return s
+}
+
+func record(h *hdrhistogram.Histogram, us int64, clamped *uint64) {
+	if us < histMin {
+		us = histMin
+	}
+	if us > histMax {
+		us = histMax
+		*clamped++
+	}
+	h.RecordValue(us)
+}
+
+func (s *loopStats) response(status int, dueToNowUS, sentToNowUS int64) {
+	record(s.latency, dueToNowUS, &s.clamped)
+	if s.uncorrected != nil {
+		record(s.uncorrected, sentToNowUS, &s.clamped)
+	}
+	if status >= 0 && status < len(s.status) {
+		s.status[status]++
+	} else {
+		if s.statusOther == nil {
+			s.statusOther = map[int]uint64{}
+		}
+		s.statusOther[status]++
+	}
+	s.responses.Add(1)
+}
+
+func (s *loopStats) fail(kind ErrorKind, err error) {
+	s.errors[kind]++
+	if s.firstErr[kind] == nil {
+		s.firstErr[kind] = err
+	}
+	s.errCount.Add(1)
+}
