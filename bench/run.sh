@@ -45,9 +45,21 @@ BOMBARDIER_VERSION=v1.2.6
 CACHE=${MICROCTL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/microctl}
 TOOLS=$CACHE/bench-tools
 OUT=${BENCH_OUT:-/tmp/microctl-bench/$(date +%Y%m%d-%H%M%S)}
-PORT_TARGET=${PORT_TARGET:-18080}
-PORT_GNET=${PORT_GNET:-18081}
-PORT_NETHTTP=${PORT_NETHTTP:-18082}
+# Ports: free ones unless given. A fixed port once met a published
+# container port (the demo stack's gateway on 18080): the load went to the
+# gateway through docker-proxy while the report named microctl serve.
+port_free() { ! ss -Htln "sport = :$1" 2>/dev/null | grep -q .; }
+free_port() {
+	local p
+	for p in $(seq "$1" $(($1 + 99))); do
+		port_free "$p" && { echo "$p"; return; }
+	done
+	echo "bench: error: no free port in $1-$(($1 + 99))" >&2
+	exit 1
+}
+PORT_TARGET=${PORT_TARGET:-$(free_port 28080)}
+PORT_GNET=${PORT_GNET:-$(free_port 28180)}
+PORT_NETHTTP=${PORT_NETHTTP:-$(free_port 28280)}
 # A round during which other processes used more than BG_MAX percent of a
 # CPU is run again, up to RETRIES times (the machine is shared: compare like
 # with like). The report shows each kept round's background.
@@ -123,10 +135,15 @@ wait_port() {
 start_server() {
 	local name=$1 port=$2
 	shift 2
+	port_free "$port" || die "127.0.0.1:$port is taken by another process (set PORT_TARGET, PORT_GNET or PORT_NETHTTP)"
 	taskset -c "$SERVER_CPU" "$@" >"$OUT/server-$name.log" 2>&1 &
 	SERVER_PID=$!
 	PIDS+=("$SERVER_PID")
 	wait_port "$port"
+	# Whatever answers on the port must be the server just started.
+	kill -0 "$SERVER_PID" 2>/dev/null || die "$name exited at start: $(tail -n 3 "$OUT/server-$name.log" | tr '\n' ' ')"
+	ss -Htlnp "sport = :$port" 2>/dev/null | grep -q "pid=$SERVER_PID," ||
+		die "127.0.0.1:$port answers, but not from $name (pid $SERVER_PID)"
 }
 
 stop_server() {
