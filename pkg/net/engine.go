@@ -25,6 +25,46 @@ type engine interface {
 	stats() []LoopStats
 }
 
+// runner is a loop as an engine keeps it.
+type runner interface {
+	Loop
+	run()
+	counters() *loopCounters
+}
+
+// loopSet is the part of an engine that does not depend on how its loops
+// wait for events; both engines embed it.
+type loopSet[L runner] struct {
+	loops   []L
+	started atomic.Bool
+}
+
+func (s *loopSet[L]) loopList() []Loop {
+	ls := make([]Loop, len(s.loops))
+	for i, l := range s.loops {
+		ls[i] = l
+	}
+	return ls
+}
+
+func (s *loopSet[L]) stats() []LoopStats {
+	st := make([]LoopStats, len(s.loops))
+	for i, l := range s.loops {
+		st[i] = l.counters().snapshot(i)
+	}
+	return st
+}
+
+// start runs every loop in its own goroutine, once.
+func (s *loopSet[L]) start() {
+	if s.started.Swap(true) {
+		return
+	}
+	for _, l := range s.loops {
+		go l.run()
+	}
+}
+
 // New builds an engine with its loops, ready to Listen, Dial and Start.
 func New(h Handler, opts ...Option) (*Engine, error) {
 	if h == nil {

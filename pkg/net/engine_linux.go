@@ -13,11 +13,10 @@ import (
 
 // epollEngine is N epollLoops.
 type epollEngine struct {
-	h       Handler
-	opts    Options
-	base    time.Time // the loops' clock starts here
-	loops   []*epollLoop
-	started atomic.Bool
+	h    Handler
+	opts Options
+	base time.Time // the loops' clock starts here
+	loopSet[*epollLoop]
 	stopped atomic.Bool
 
 	mu     sync.Mutex
@@ -40,31 +39,6 @@ func newEpollEngine(h Handler, o Options) (engine, error) {
 }
 
 func (e *epollEngine) name() string { return EngineEpoll }
-
-func (e *epollEngine) loopList() []Loop {
-	ls := make([]Loop, len(e.loops))
-	for i, l := range e.loops {
-		ls[i] = l
-	}
-	return ls
-}
-
-func (e *epollEngine) stats() []LoopStats {
-	s := make([]LoopStats, len(e.loops))
-	for i, l := range e.loops {
-		s[i] = l.stats.snapshot(i)
-	}
-	return s
-}
-
-func (e *epollEngine) start() {
-	if e.started.Swap(true) {
-		return
-	}
-	for _, l := range e.loops {
-		go l.run()
-	}
-}
 
 // exec runs fn on l and waits for it; before Start it runs fn here, since
 // nothing else touches the loop yet.

@@ -17,12 +17,11 @@ import (
 // Handler cannot tell the engines apart, except by speed.
 
 type goEngine struct {
-	h     Handler
-	opts  Options
-	base  time.Time
-	loops []*goLoop
+	h    Handler
+	opts Options
+	base time.Time
+	loopSet[*goLoop]
 
-	started atomic.Bool
 	stopped atomic.Bool
 	next    atomic.Uint32 // round-robin for accepted connections
 
@@ -42,31 +41,6 @@ func newGoEngine(h Handler, o Options) (engine, error) {
 }
 
 func (e *goEngine) name() string { return EngineGo }
-
-func (e *goEngine) loopList() []Loop {
-	ls := make([]Loop, len(e.loops))
-	for i, l := range e.loops {
-		ls[i] = l
-	}
-	return ls
-}
-
-func (e *goEngine) stats() []LoopStats {
-	s := make([]LoopStats, len(e.loops))
-	for i, l := range e.loops {
-		s[i] = l.stats.snapshot(i)
-	}
-	return s
-}
-
-func (e *goEngine) start() {
-	if e.started.Swap(true) {
-		return
-	}
-	for _, l := range e.loops {
-		go l.run()
-	}
-}
 
 func (e *goEngine) listen(network, addr string) (stdnet.Addr, error) {
 	ln, err := stdnet.Listen(network, addr)
@@ -123,6 +97,8 @@ func (e *goEngine) stop(ctx context.Context) error {
 	e.wg.Wait()
 	return nil
 }
+
+func (l *goLoop) counters() *loopCounters { return &l.stats }
 
 type goLoop struct {
 	idx    int

@@ -76,6 +76,8 @@ func (l *epollLoop) AfterFunc(d time.Duration, fn func()) *Timer {
 	return l.timers.newTimer(d, fn)
 }
 
+func (l *epollLoop) counters() *loopCounters { return &l.stats }
+
 // Trigger queues fn (nil: just wake) and wakes the loop unless a wake-up
 // is already pending.
 func (l *epollLoop) Trigger(fn func()) {
