@@ -55,6 +55,16 @@ docker_up() {
 		return
 	fi
 	[ -z "${DOCKER_HOST:-}" ] || die "DOCKER_HOST=$DOCKER_HOST does not answer; unset it to let testenv start a local engine"
+	# A dockerd that is still starting (a boot, a restart) is waited for,
+	# not doubled: a second one would die on the first one's pidfile.
+	if command -v docker >/dev/null && pgrep -x dockerd >/dev/null; then
+		log "docker: dockerd is running but not answering yet; waiting for it"
+		for _ in $(seq 1 60); do
+			docker_ok && { log "docker: engine up"; return; }
+			sleep 1
+		done
+		die "dockerd runs (pid $(pgrep -x dockerd | head -1)) but does not answer on ${DOCKER_HOST:-unix:///var/run/docker.sock}"
+	fi
 	if ! command -v dockerd >/dev/null || ! command -v docker >/dev/null; then
 		[ "$(id -u)" = 0 ] && command -v apt-get >/dev/null ||
 			die "no Docker Engine answers and this shell cannot install one (needs root and apt-get): install docker.io"
