@@ -57,7 +57,7 @@ docker_up() {
 	[ -z "${DOCKER_HOST:-}" ] || die "DOCKER_HOST=$DOCKER_HOST does not answer; unset it to let testenv start a local engine"
 	# A dockerd that is still starting (a boot, a restart) is waited for,
 	# not doubled: a second one would die on the first one's pidfile.
-	if command -v docker >/dev/null && pgrep -x dockerd >/dev/null; then
+	if command -v docker >/dev/null && command -v pgrep >/dev/null && pgrep -x dockerd >/dev/null; then
 		log "docker: dockerd is running but not answering yet; waiting for it"
 		for _ in $(seq 1 60); do
 			docker_ok && { log "docker: engine up"; return; }
