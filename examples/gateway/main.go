@@ -190,11 +190,6 @@ func run(ctx context.Context, c config) error {
 		st.Requests.Add(1)
 		authed.ServeHTTP(w, r)
 	}))
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	srvErr := make(chan error, 1)
-	go func() { srvErr <- srv.Serve(ln) }()
-	log.Printf("gateway listening on %s, proxying to %s, keys from %s/jwks", ln.Addr(), c.target, c.jwtPath)
-
 	var reg *registry.Registrar
 	if !c.NoRegister {
 		in, err := c.Instance(ln, map[string]string{"transport": "http", "server": "http", "registry": "consul", "protocol": "http"}, nil)
@@ -203,18 +198,11 @@ func run(ctx context.Context, c config) error {
 		}
 		reg = microsvc.Keep(ctx, client, in, logf)
 	}
-
-	select {
-	case err := <-srvErr:
-		return err
-	case <-ctx.Done():
-	}
-	draining.Store(true)
-	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	microsvc.Leave(shutdown, reg, logf)
+	log.Printf("gateway listening on %s, proxying to %s, keys from %s/jwks", ln.Addr(), c.target, c.jwtPath)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	err = microsvc.Serve(ctx, srv, ln, reg, &draining, logf)
 	log.Printf("gateway: %s", mustJSON(st.snapshot(p, verifier)))
-	return srv.Shutdown(shutdown)
+	return err
 }
 
 type upstreamKey struct{}

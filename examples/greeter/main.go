@@ -94,11 +94,6 @@ func run(ctx context.Context, c config) error {
 		}
 		fmt.Fprintln(w, "ok")
 	})
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	srvErr := make(chan error, 1)
-	go func() { srvErr <- srv.Serve(ln) }()
-	logf("%s (%s) listening on %s, advertising %s:%d", in.ID, c.Version, ln.Addr(), in.Address, in.Port)
-
 	var reg *registry.Registrar
 	if !c.NoRegister {
 		client, err := c.Consul()
@@ -107,17 +102,7 @@ func run(ctx context.Context, c config) error {
 		}
 		reg = microsvc.Keep(ctx, client, in, logf)
 	}
-
-	select {
-	case err := <-srvErr:
-		return err
-	case <-ctx.Done():
-	}
-	// Leave the registry first so no new request is routed here, then
-	// drain what is in flight.
-	draining.Store(true)
-	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	microsvc.Leave(shutdown, reg, logf)
-	return srv.Shutdown(shutdown)
+	logf("%s (%s) listening on %s, advertising %s:%d", in.ID, c.Version, ln.Addr(), in.Address, in.Port)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	return microsvc.Serve(ctx, srv, ln, reg, &draining, logf)
 }

@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -131,15 +132,29 @@ func Keep(ctx context.Context, c *registry.Client, in registry.Instance, logf fu
 	return reg
 }
 
-// Leave deregisters reg (when there is one) within ctx, logging failures:
-// shutdown goes on regardless.
-func Leave(ctx context.Context, reg *registry.Registrar, logf func(string, ...any)) {
-	if reg == nil {
-		return
+// Serve serves srv on ln until ctx ends (or the server fails), then shuts
+// down the way a registered service should: draining turns true (so
+// /health answers 503), the instance leaves the registry (reg may be nil),
+// and requests in flight get up to 10 s to finish.
+func Serve(ctx context.Context, srv *http.Server, ln net.Listener, reg *registry.Registrar, draining *atomic.Bool, logf func(string, ...any)) error {
+	srvErr := make(chan error, 1)
+	go func() { srvErr <- srv.Serve(ln) }()
+	select {
+	case err := <-srvErr:
+		return err
+	case <-ctx.Done():
 	}
-	if err := reg.Deregister(ctx); err != nil {
-		logf("%v", err)
+	draining.Store(true)
+	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if reg != nil {
+		// Leave first, so no new request is routed here; shutdown goes on
+		// whatever the registry says.
+		if err := reg.Deregister(shutdown); err != nil {
+			logf("%v", err)
+		}
 	}
+	return srv.Shutdown(shutdown)
 }
 
 // AdvertiseAddr picks the address to register. An explicit
