@@ -396,6 +396,36 @@ rps_of() { awk -F'\t' -v t="$2" '$2==t {print $4}' "$1" | median; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (b>0) printf "%.2fx", a/b; else print "n/a"}'; }
 fmt() { awk -v v="$1" 'BEGIN {if (v=="nan") print "n/a"; else printf "%.'"${2:-0}"'f", v}'; }
 
+# compare_tables TSV KIND NOTE NAME...: the medians table (req/s, microctl's
+# ratio, CPU and system calls per request) and the per-round table of the
+# tools NAME... in TSV; KIND is "client" or "server", NOTE explains the
+# background column.
+compare_tables() {
+	local tsv=$1 kind=$2 note=$3
+	shift 3
+	local names=("$@") mine r t row round seps=""
+	for _ in "${names[@]}"; do seps="$seps---:|"; done
+	echo "| $kind | req/s | microctl $([ "$kind" = client ] && echo bench || echo serve) vs it | $kind CPU µs/request | syscalls/request |"
+	echo "|---|---:|---:|---:|---:|"
+	mine=$(rps_of "$tsv" microctl)
+	for t in "${names[@]}"; do
+		r=$(rps_of "$tsv" "$t")
+		echo "| $t | $(fmt "$r") | $(ratio "$mine" "$r") | $(fmt "$(per_req "$tsv" "$t" 5)" 2) | $(fmt "$(per_req "$tsv" "$t" 6)" 2) |"
+	done
+	echo
+	echo "Per round: req/s (background: % of a CPU used by anything else$note)."
+	echo
+	echo "| round | $(IFS='|'; echo "${names[*]}" | sed 's/|/ | /g') |"
+	echo "|---|$seps"
+	for round in $(seq 1 "$ROUNDS"); do
+		row="| $round"
+		for t in "${names[@]}"; do
+			row="$row | $(awk -F'\t' -v r="$round" -v t="$t" '$1==r && $2==t {printf "%.0f (bg %s%%)", $4, $7}' "$tsv")"
+		done
+		echo "$row |"
+	done
+}
+
 {
 	echo "## microctl bench and serve: measured $(date -u +%Y-%m-%d)"
 	echo
@@ -406,25 +436,7 @@ fmt() { awk -v v="$1" 'BEGIN {if (v=="nan") print "n/a"; else printf "%.'"${2:-0
 	echo
 	echo "### Clients against one target (microctl serve --loops 1 on CPU $SERVER_CPU; client on CPU $CLIENT_CPU; -c $CONNS, $DURATION)"
 	echo
-	echo "| client | req/s | microctl bench vs it | client CPU µs/request | syscalls/request |"
-	echo "|---|---:|---:|---:|---:|"
-	MC=$(rps_of "$OUT/clients.tsv" microctl)
-	for t in "${CLIENTS[@]}"; do
-		r=$(rps_of "$OUT/clients.tsv" "$t")
-		echo "| $t | $(fmt "$r") | $(ratio "$MC" "$r") | $(fmt "$(per_req "$OUT/clients.tsv" "$t" 5)" 2) | $(fmt "$(per_req "$OUT/clients.tsv" "$t" 6)" 2) |"
-	done
-	echo
-	echo "Per round: req/s (background: % of a CPU used by anything else during the run; a round above $BG_MAX% was run again, up to $RETRIES times)."
-	echo
-	echo "| round | $(IFS='|'; echo "${CLIENTS[*]}" | sed 's/|/ | /g') |"
-	echo "|---|---:|---:|---:|---:|"
-	for round in $(seq 1 "$ROUNDS"); do
-		row="| $round"
-		for t in "${CLIENTS[@]}"; do
-			row="$row | $(awk -F'\t' -v r="$round" -v t="$t" '$1==r && $2==t {printf "%.0f (bg %s%%)", $4, $7}' "$OUT/clients.tsv")"
-		done
-		echo "$row |"
-	done
+	compare_tables "$OUT/clients.tsv" client " during the run; a round above $BG_MAX% was run again, up to $RETRIES times" "${CLIENTS[@]}"
 	echo
 	echo "### Constant rate (-R) at 95% of wrk's maximum"
 	echo
@@ -443,25 +455,7 @@ fmt() { awk -v v="$1" 'BEGIN {if (v=="nan") print "n/a"; else printf "%.'"${2:-0
 	echo
 	echo "### Servers under the same load (wrk -t 1 -c $CONNS on CPU $CLIENT_CPU; server on CPU $SERVER_CPU, one loop)"
 	echo
-	echo "| server | req/s | microctl serve vs it | server CPU µs/request | syscalls/request |"
-	echo "|---|---:|---:|---:|---:|"
-	MS=$(rps_of "$OUT/servers.tsv" microctl)
-	for s in "${SERVERS[@]}"; do
-		r=$(rps_of "$OUT/servers.tsv" "$s")
-		echo "| $s | $(fmt "$r") | $(ratio "$MS" "$r") | $(fmt "$(per_req "$OUT/servers.tsv" "$s" 5)" 2) | $(fmt "$(per_req "$OUT/servers.tsv" "$s" 6)" 2) |"
-	done
-	echo
-	echo "Per round: req/s (background: % of a CPU used by anything else)."
-	echo
-	echo "| round | $(IFS='|'; echo "${SERVERS[*]}" | sed 's/|/ | /g') |"
-	echo "|---|---:|---:|---:|"
-	for round in $(seq 1 "$ROUNDS"); do
-		row="| $round"
-		for t in "${SERVERS[@]}"; do
-			row="$row | $(awk -F'\t' -v r="$round" -v t="$t" '$1==r && $2==t {printf "%.0f (bg %s%%)", $4, $7}' "$OUT/servers.tsv")"
-		done
-		echo "$row |"
-	done
+	compare_tables "$OUT/servers.tsv" server "" "${SERVERS[@]}"
 	echo
 	echo "Raw output: $OUT"
 } | tee "$OUT/results.md"
