@@ -15,29 +15,32 @@ import (
 // fakeEngine answers TaskList from a fixed list; the _up-to-date filter
 // keeps the tasks named in current.
 type fakeEngine struct {
-	EngineAPI
-	tasks   []swarm.Task
-	current map[string]bool
-	err     error
+	ServicesAPI
+	services []swarm.Service
+	tasks    []swarm.Task
+	current  map[string]bool
+	err      error
+}
+
+func (f *fakeEngine) ServiceList(context.Context, swarm.ServiceListOptions) ([]swarm.Service, error) {
+	return f.services, f.err
 }
 
 func (f *fakeEngine) TaskList(_ context.Context, o swarm.TaskListOptions) ([]swarm.Task, error) {
 	if f.err != nil {
 		return nil, f.err
 	}
-	if !o.Filters.ExactMatch("service", "svc1") {
-		return nil, errors.New("unexpected service filter")
-	}
-	if o.Filters.Contains("_up-to-date") {
-		var out []swarm.Task
-		for _, t := range f.tasks {
-			if f.current[t.ID] {
-				out = append(out, t)
-			}
+	var out []swarm.Task
+	for _, t := range f.tasks {
+		if !o.Filters.ExactMatch("service", t.ServiceID) {
+			continue
 		}
-		return out, nil
+		if o.Filters.Contains("_up-to-date") && !f.current[t.ID] {
+			continue
+		}
+		out = append(out, t)
 	}
-	return f.tasks, nil
+	return out, nil
 }
 
 // fakeConsul holds instances by service and records deregistrations.
