@@ -1,4 +1,4 @@
-package swarm
+package stack
 
 import (
 	"context"
@@ -11,6 +11,9 @@ import (
 
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/swarm"
+
+	"github.com/microctl/microctl/internal/textutil"
+	"github.com/microctl/microctl/pkg/compose"
 )
 
 // WatchAPI is what watching services converge needs.
@@ -469,7 +472,7 @@ func (w *Watcher) evaluate(t *target, svc swarm.Service, tasks []swarm.Task, now
 		st.Phase, st.Message = PhaseFailed, msg
 	}
 	if t.lastErr != "" && strings.Contains(t.lastErr, "No such image") {
-		fail(fmt.Sprintf("image %s is not on the node and could not be pulled (No such image): build or load it on every node", svc.Spec.Labels[LabelImage]+imageIfNoLabel(svc)))
+		fail(fmt.Sprintf("image %s is not on the node and could not be pulled (No such image): build or load it on every node", svc.Spec.Labels[compose.LabelImage]+imageIfNoLabel(svc)))
 		return
 	}
 	if u := svc.UpdateStatus; u != nil && t.kind != KindCreated && t.kind != KindUnchanged && t.kind != KindScaled &&
@@ -561,7 +564,7 @@ func (w *Watcher) evaluate(t *target, svc swarm.Service, tasks []swarm.Task, now
 }
 
 func imageIfNoLabel(svc swarm.Service) string {
-	if svc.Spec.Labels[LabelImage] != "" || svc.Spec.TaskTemplate.ContainerSpec == nil {
+	if svc.Spec.Labels[compose.LabelImage] != "" || svc.Spec.TaskTemplate.ContainerSpec == nil {
 		return ""
 	}
 	return svc.Spec.TaskTemplate.ContainerSpec.Image
@@ -610,7 +613,7 @@ func taskError(t swarm.Task) string {
 	if msg == "" {
 		msg = t.Status.Message
 	}
-	return fmt.Sprintf("task %s %s: %s", shortTaskID(t.ID), t.Status.State, oneLine(msg))
+	return fmt.Sprintf("task %s %s: %s", shortTaskID(t.ID), t.Status.State, textutil.OneLine(msg))
 }
 
 func shortTaskID(id string) string {
