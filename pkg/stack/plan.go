@@ -574,6 +574,15 @@ func (p *Plan) checkHostPorts(nodes int) {
 
 // registryReason shortens a failed registry lookup to its cause.
 func registryReason(err error) string {
+	switch {
+	case cerrdefs.IsNotFound(err):
+		return "not in the registry"
+	case cerrdefs.IsUnauthorized(err), cerrdefs.IsPermissionDenied(err):
+		return "registry access denied"
+	}
+	// The engine answers most distribution failures with a 500 whose text
+	// alone says what went wrong (no registry, no such manifest): only the
+	// text is left to go by.
 	msg := strings.TrimPrefix(firstLine(err.Error()), "Error response from daemon: ")
 	switch {
 	case strings.Contains(msg, "no such host"), strings.Contains(msg, "dial tcp"), strings.Contains(msg, "i/o timeout"):

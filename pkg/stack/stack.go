@@ -84,8 +84,8 @@ func serviceRow(s swarm.Service) ServiceRow {
 	if st := s.ServiceStatus; st != nil {
 		r.Running, r.Desired, r.Completed = st.RunningTasks, st.DesiredTasks, st.CompletedTasks
 	}
-	if j := s.Spec.Mode.ReplicatedJob; j != nil {
-		r.Desired = desiredTasks(s, 0)
+	if s.Spec.Mode.ReplicatedJob != nil {
+		r.Desired = replicatedJobMode{}.count(s, nil).desired
 	}
 	if s.Spec.EndpointSpec != nil {
 		for _, p := range s.Spec.EndpointSpec.Ports {
