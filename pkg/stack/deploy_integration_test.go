@@ -759,7 +759,7 @@ func TestRoundTripTestdata(t *testing.T) {
 	cli := manager(t)
 	for _, name := range []string{"full", "modes", "ports", "volumes", "unsupported"} {
 		t.Run(name, func(t *testing.T) {
-			b, err := os.ReadFile(filepath.Join("testdata/convert", name+".yml"))
+			b, err := os.ReadFile(filepath.Join("../compose/testdata/convert", name+".yml"))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -777,7 +777,7 @@ func TestRoundTripTestdata(t *testing.T) {
 			content := regexp.MustCompile(`1808(\d)`).ReplaceAllStringFunc(string(b), func(m string) string {
 				return fmt.Sprint(base + int(m[4]-'0'))
 			})
-			abs, _ := filepath.Abs("testdata/convert")
+			abs, _ := filepath.Abs("../compose/testdata/convert")
 			content = strings.ReplaceAll(content, "./app.conf", filepath.Join(abs, "app.conf"))
 			stack := newStack(t, cli)
 			file := stackFile(t, "", content)
