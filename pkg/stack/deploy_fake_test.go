@@ -116,10 +116,14 @@ func TestPlanEveryAction(t *testing.T) {
 	deploy(t, f, prepare(t, f, "s", fakeTwo+`
   old:
     image: microctl/old:1
+    deploy:
+      update_config: {monitor: 20ms}
 `, PlanOptions{}), DeployOptions{})
 	next := strings.Replace(fakeTwo, "microctl/api:1", "microctl/api:2", 1) + `
   web:
     image: microctl/web:1
+    deploy:
+      update_config: {monitor: 20ms}
 `
 	p := prepare(t, f, "s", next, PlanOptions{})
 	want := map[string]Action{"s_api": ActionUpdate, "s_db": ActionUnchanged, "s_web": ActionCreate}
@@ -477,6 +481,8 @@ func TestRollbackOnFailureFake(t *testing.T) {
 	next := strings.Replace(fakeTwo, "api:1", "api:2", 1) + `
   web:
     image: microctl/web:1
+    deploy:
+      update_config: {monitor: 20ms}
 `
 	res := deploy(t, f, prepare(t, f, "s", next, PlanOptions{}), DeployOptions{RollbackOnFailure: true})
 	if !res.RolledBack {
@@ -532,7 +538,7 @@ func TestScale(t *testing.T) {
 	deploy(t, f, prepare(t, f, "s", fakeTwo+`
   agent:
     image: microctl/agent:1
-    deploy: {mode: global}
+    deploy: {mode: global, update_config: {monitor: 20ms}}
 `, PlanOptions{}), DeployOptions{})
 	ctx := context.Background()
 	wo := WaitOptions{Timeout: 10 * time.Second, Watch: fastWatch}
