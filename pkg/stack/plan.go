@@ -18,6 +18,7 @@ import (
 	"github.com/docker/docker/api/types/swarm"
 	"github.com/docker/docker/api/types/system"
 	"github.com/docker/docker/client"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/microctl/microctl/pkg/compose"
 	sw "github.com/microctl/microctl/pkg/swarm"
@@ -499,26 +500,23 @@ func (p *Plan) resolveImages(ctx context.Context, api StackAPI, order []string, 
 		}
 	}
 	var mu sync.Mutex
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, 4)
+	var g errgroup.Group
+	g.SetLimit(4) // a registry lookup is a network round trip: a few at once
 	failed := map[string]string{}
 	for img := range want {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			sem <- struct{}{}
-			defer func() { <-sem }()
+		g.Go(func() error {
 			di, err := api.DistributionInspect(ctx, img, "")
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
 				failed[img] = registryReason(err)
-				return
+				return nil // a warning, not a failure of the plan
 			}
 			ic.pinned[img] = familiarImage(img) + "@" + di.Descriptor.Digest.String()
-		}()
+			return nil
+		})
 	}
-	wg.Wait()
+	_ = g.Wait() // every lookup returns nil: failures are warnings
 	for _, img := range slices.Sorted(maps.Keys(failed)) {
 		p.Warnings = append(p.Warnings, fmt.Sprintf("image %s could not be pinned to a digest (%s); every node uses its own copy of it", img, failed[img]))
 	}
