@@ -8,7 +8,13 @@
 #   scripts/build-images.sh [TAG]      (default: dev)
 #
 # Extra images for tests:
-#   microctl/greeter:crash   the greeter with GREETER_FAIL_START=1 (exits at once)
+#   microctl/greeter:crash     the greeter with GREETER_FAIL_START=1 (exits at once)
+#   microctl/greeter:critical  registers and passes, then goes critical in Consul
+#                              after 5 s while still serving (GREETER_CRITICAL_AFTER=5s)
+#   microctl/greeter:err500    registers and passes, answers 500 on every request
+#                              to / (GREETER_FAIL_REQUESTS=1)
+# A greeter that never registers needs no image: point MICRO_REGISTRY_ADDRESS
+# at an address where no Consul listens.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -49,6 +55,8 @@ done
 
 if [ -x "$OUT/greeter" ]; then
 	build_image "microctl/greeter:crash" greeter "$OUT/greeter" "EXPOSE 8080" "ENV GREETER_FAIL_START=1"
+	build_image "microctl/greeter:critical" greeter "$OUT/greeter" "EXPOSE 8080" "ENV GREETER_CRITICAL_AFTER=5s"
+	build_image "microctl/greeter:err500" greeter "$OUT/greeter" "EXPOSE 8080" "ENV GREETER_FAIL_REQUESTS=1"
 fi
 
 consul_bin=$CACHE/consul-v1.20.1-static/consul

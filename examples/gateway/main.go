@@ -10,6 +10,12 @@
 //	anything else        401 without a valid "Authorization: Bearer" token,
 //	                     503 with no passing instance, else proxied
 //
+// Only passing instances get traffic (the health endpoint's passing
+// filter), and a GET, HEAD or OPTIONS whose connection to an instance fails
+// before any answer is tried once more on another instance, as go-micro's
+// client.Retries does: an instance that left between two registry updates
+// costs a retry, not an error.
+//
 // Flags keep go-micro's names and environment variables, like greeter's.
 package main
 
@@ -99,12 +105,13 @@ type stats struct {
 	Proxied        atomic.Int64
 	NoInstance     atomic.Int64
 	UpstreamErrors atomic.Int64
+	Retries        atomic.Int64
 }
 
 func (s *stats) snapshot(p *pool, v *keys.Verifier) map[string]any {
 	m := map[string]any{
 		"requests": s.Requests.Load(), "unauthorized": s.Unauthorized.Load(), "proxied": s.Proxied.Load(),
-		"no_instance": s.NoInstance.Load(), "upstream_errors": s.UpstreamErrors.Load(), "instances": len(p.list()),
+		"no_instance": s.NoInstance.Load(), "upstream_errors": s.UpstreamErrors.Load(), "retries": s.Retries.Load(), "instances": len(p.list()),
 	}
 	if ks := v.KeySet(); ks != nil {
 		m["jwks_generation"], m["kids"] = ks.Generation, ks.Kids()
@@ -137,37 +144,7 @@ func run(ctx context.Context, c config) error {
 
 	var st stats
 	rejects := newRejectLog()
-	proxy := &httputil.ReverseProxy{
-		Rewrite: func(r *httputil.ProxyRequest) {
-			u, _ := url.Parse("http://" + r.In.Context().Value(upstreamKey{}).(string))
-			r.SetURL(u)
-			r.SetXForwarded()
-			if v, ok := keys.FromContext(r.In.Context()); ok && v.Subject != "" {
-				r.Out.Header.Set("X-Jwt-Subject", v.Subject)
-			}
-		},
-		Transport: &http.Transport{
-			DialContext:         (&net.Dialer{Timeout: 3 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-			MaxIdleConns:        256,
-			MaxIdleConnsPerHost: 128,
-			IdleConnTimeout:     90 * time.Second,
-		},
-		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
-			st.UpstreamErrors.Add(1)
-			log.Printf("gateway: upstream %v: %v", r.Context().Value(upstreamKey{}), err)
-			http.Error(w, "bad gateway", http.StatusBadGateway)
-		},
-	}
-	upstream := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		addr, ok := p.pick()
-		if !ok {
-			st.NoInstance.Add(1)
-			http.Error(w, "no passing instance of "+c.target, http.StatusServiceUnavailable)
-			return
-		}
-		st.Proxied.Add(1)
-		proxy.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), upstreamKey{}, addr)))
-	})
+	upstream := newUpstream(p, &st, c.target)
 	authed := verifier.Middleware(upstream, func(r *http.Request, err error) {
 		st.Unauthorized.Add(1)
 		rejects.note(err)
@@ -205,7 +182,75 @@ func run(ctx context.Context, c config) error {
 	return err
 }
 
+// newUpstream returns the handler that proxies a request to a passing
+// instance of target from p, retrying an idempotent request once on
+// another instance when the first one gives no answer.
+func newUpstream(p *pool, st *stats, target string) http.Handler {
+	var proxy *httputil.ReverseProxy
+	proxy = &httputil.ReverseProxy{
+		Rewrite: func(r *httputil.ProxyRequest) {
+			u, _ := url.Parse("http://" + r.In.Context().Value(upstreamKey{}).(*attempt).addr)
+			r.SetURL(u)
+			r.SetXForwarded()
+			if v, ok := keys.FromContext(r.In.Context()); ok && v.Subject != "" {
+				r.Out.Header.Set("X-Jwt-Subject", v.Subject)
+			}
+		},
+		Transport: &http.Transport{
+			DialContext:         (&net.Dialer{Timeout: 3 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+			MaxIdleConns:        256,
+			MaxIdleConnsPerHost: 128,
+			IdleConnTimeout:     90 * time.Second,
+		},
+		// Called when no answer came from the instance (nothing is written
+		// to w yet), so a retry is invisible to the client.
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			a := r.Context().Value(upstreamKey{}).(*attempt)
+			if !a.retried && idempotent(a.in) && a.in.Context().Err() == nil {
+				if next, ok := p.pickExcept(a.addr); ok {
+					st.Retries.Add(1)
+					log.Printf("gateway: upstream %s: %v; retrying on %s", a.addr, err, next)
+					retry := &attempt{in: a.in, addr: next, retried: true}
+					proxy.ServeHTTP(w, a.in.WithContext(context.WithValue(a.in.Context(), upstreamKey{}, retry)))
+					return
+				}
+			}
+			st.UpstreamErrors.Add(1)
+			log.Printf("gateway: upstream %s: %v", a.addr, err)
+			http.Error(w, "bad gateway", http.StatusBadGateway)
+		},
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		addr, ok := p.pick()
+		if !ok {
+			st.NoInstance.Add(1)
+			http.Error(w, "no passing instance of "+target, http.StatusServiceUnavailable)
+			return
+		}
+		st.Proxied.Add(1)
+		proxy.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), upstreamKey{}, &attempt{in: r, addr: addr})))
+	})
+}
+
 type upstreamKey struct{}
+
+// attempt is one try of a request on one instance: in is the request as
+// the client sent it, kept for a retry.
+type attempt struct {
+	in      *http.Request
+	addr    string
+	retried bool
+}
+
+// idempotent says whether a request may be sent again after its first
+// try failed without an answer: a safe method and no body to replay.
+func idempotent(r *http.Request) bool {
+	switch r.Method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions:
+		return r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0
+	}
+	return false
+}
 
 func mustJSON(v any) string {
 	b, _ := json.Marshal(v)
@@ -235,6 +280,18 @@ func (p *pool) pick() (string, bool) {
 	return addrs[p.next.Add(1)%uint64(len(addrs))], true
 }
 
+// pickExcept returns the next instance other than addr.
+func (p *pool) pickExcept(addr string) (string, bool) {
+	addrs := p.list()
+	start := p.next.Add(1)
+	for i := range uint64(len(addrs)) {
+		if a := addrs[(start+i)%uint64(len(addrs))]; a != addr {
+			return a, true
+		}
+	}
+	return "", false
+}
+
 // follow keeps the pool equal to the passing instances of name: index+wait
 // blocking queries, the index reset when it goes backwards, backoff on
 // errors, and a floor between queries so a flapping check cannot make it
@@ -252,7 +309,7 @@ func (p *pool) follow(ctx context.Context, c *registry.Client, name string) {
 			}
 			failures++
 			log.Printf("gateway: instances of %s: %v", name, c.Err(err))
-			sleep(ctx, registry.Backoff(failures, 100*time.Millisecond, 30*time.Second))
+			microsvc.Sleep(ctx, registry.Backoff(failures, 100*time.Millisecond, 30*time.Second))
 			continue
 		}
 		failures = 0
@@ -277,17 +334,8 @@ func (p *pool) follow(ctx context.Context, c *registry.Client, name string) {
 			log.Printf("gateway: %d passing instances of %s: %v", len(addrs), name, addrs)
 		}
 		if d := time.Since(start); d < 50*time.Millisecond {
-			sleep(ctx, 50*time.Millisecond-d)
+			microsvc.Sleep(ctx, 50*time.Millisecond-d)
 		}
-	}
-}
-
-func sleep(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C:
 	}
 }
 

@@ -25,6 +25,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/hashicorp/consul/api"
+
 	"github.com/microctl/microctl/examples/internal/microsvc"
 	"github.com/microctl/microctl/pkg/registry"
 )
@@ -32,6 +34,10 @@ import (
 type config struct {
 	microsvc.Options
 	failStart bool
+	// Misbehaviours for the deploy gate's tests (microctl/greeter:critical
+	// and :err500); both off by default.
+	criticalAfter time.Duration
+	failRequests  bool
 }
 
 func parseFlags(args []string) (config, error) {
@@ -41,6 +47,15 @@ func parseFlags(args []string) (config, error) {
 		return c, err
 	}
 	fs.BoolVar(&c.failStart, "fail_start", os.Getenv("GREETER_FAIL_START") == "1", "exit 1 at once: a service that crashes on start, for rollback tests (env GREETER_FAIL_START=1)")
+	if v := os.Getenv("GREETER_CRITICAL_AFTER"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return c, fmt.Errorf("GREETER_CRITICAL_AFTER: %w", err)
+		}
+		c.criticalAfter = d
+	}
+	fs.DurationVar(&c.criticalAfter, "critical_after", c.criticalAfter, "register, then after this long stop heartbeating and mark the check critical while still serving: a version that goes critical, for deploy gate tests (env GREETER_CRITICAL_AFTER)")
+	fs.BoolVar(&c.failRequests, "fail_requests", os.Getenv("GREETER_FAIL_REQUESTS") == "1", "answer 500 on every request to / while registering and passing: a bad version only real traffic shows, for canary tests (env GREETER_FAIL_REQUESTS=1)")
 	return c, fs.Parse(args)
 }
 
@@ -85,6 +100,10 @@ func run(ctx context.Context, c config) error {
 	var draining atomic.Bool
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		if c.failRequests {
+			http.Error(w, "failing every request as asked (GREETER_FAIL_REQUESTS)", http.StatusInternalServerError)
+			return
+		}
 		fmt.Fprintf(w, "Hello from %s\n", in.ID)
 	})
 	mux.HandleFunc("GET /health", func(w http.ResponseWriter, r *http.Request) {
@@ -100,9 +119,39 @@ func run(ctx context.Context, c config) error {
 		if err != nil {
 			return err
 		}
-		reg = microsvc.Keep(ctx, client, in, logf)
+		hbCtx, stopHeartbeat := context.WithCancel(ctx)
+		defer stopHeartbeat()
+		reg = microsvc.Keep(hbCtx, client, in, logf)
+		if c.criticalAfter > 0 {
+			go goCritical(ctx, client, in, c.criticalAfter, stopHeartbeat)
+		}
 	}
 	logf("%s (%s) listening on %s, advertising %s:%d", in.ID, c.Version, ln.Addr(), in.Address, in.Port)
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	return microsvc.Serve(ctx, srv, ln, reg, &draining, logf)
+}
+
+// goCritical stops the heartbeats after d and marks the TTL check critical,
+// as a process whose registry client broke would look from Consul (and as
+// Consul itself would mark it one TTL later), while the process goes on
+// serving: the gate must catch it and not Swarm.
+func goCritical(ctx context.Context, client *registry.Client, in registry.Instance, d time.Duration, stopHeartbeat func()) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return
+	case <-t.C:
+	}
+	stopHeartbeat()
+	q := (&api.QueryOptions{}).WithContext(ctx)
+	for attempt := 1; ctx.Err() == nil; attempt++ {
+		err := client.API.Agent().UpdateTTLOpts(in.CheckID(), "going critical as asked (GREETER_CRITICAL_AFTER)", api.HealthCritical, q)
+		if err == nil {
+			logf("marked %s critical as asked, still serving", in.ID)
+			return
+		}
+		logf("mark critical: %v (retrying)", client.Err(err))
+		microsvc.Sleep(ctx, registry.Backoff(attempt, 500*time.Millisecond, 5*time.Second))
+	}
 }

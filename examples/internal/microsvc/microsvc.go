@@ -212,3 +212,13 @@ func Healthcheck(listen string) int {
 func Logger(prog string) func(string, ...any) {
 	return func(format string, a ...any) { log.Printf(prog+": "+format, a...) }
 }
+
+// Sleep waits d or until ctx ends, whichever comes first.
+func Sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
