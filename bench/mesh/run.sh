@@ -86,7 +86,11 @@ PY
 gated() { mc deploy -f "$FILE" -f "$1" --resolve-image never --rollback-on-failure --timeout 5m; }
 raw() { docker service update --detach=false "$@" "$SVC"; }
 
-cases=${*:-"good good-raw noreg noreg-raw critical critical-raw crash crash-raw canary nogate"}
+# canary needs deploy --canary, which is not built yet: run it by name only.
+cases=${*:-"good good-raw nogate noreg noreg-raw critical critical-raw crash crash-raw"}
+docker network inspect micro >/dev/null 2>&1 || docker network create --driver overlay --attachable micro >/dev/null
+reset
+for _ in $(seq 1 60); do mc key show >/dev/null 2>&1 && break; mc key init >/dev/null 2>&1 || sleep 1; done
 echo "| case | command exit | command time | failed requests | non-200 / errors | load before / after |"
 echo "|---|---|---|---|---|---|"
 for c in $cases; do

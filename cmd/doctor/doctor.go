@@ -14,6 +14,7 @@ import (
 	"github.com/microctl/microctl/pkg/health"
 	"github.com/microctl/microctl/pkg/keys"
 	"github.com/microctl/microctl/pkg/registry"
+	"github.com/microctl/microctl/pkg/stack/mesh"
 	"github.com/microctl/microctl/pkg/swarm"
 )
 
@@ -68,7 +69,7 @@ func run(ctx context.Context, opts *Options) error {
 	ctx, cancel := context.WithTimeout(ctx, opts.Timeout)
 	defer cancel()
 	rep := doctor.Run(ctx, dockerProbe(opts), networkProbe(opts), consulProbe(opts), registryProbe(opts),
-		keys.DoctorProbe(opts.Consul, ""))
+		keys.DoctorProbe(opts.Consul, ""), meshProbe(opts))
 	if ctx.Err() != nil && context.Cause(ctx) == context.Canceled {
 		return ctx.Err()
 	}
@@ -111,6 +112,22 @@ func registryProbe(opts *Options) doctor.Probe {
 			return doctor.Skipped("no Consul client", "registry.critical", "registry.stale", "registry.lint")
 		}
 		return health.RegistryProbe(c)(ctx)
+	}
+}
+
+// meshProbe pairs every stack's mesh services' tasks with their Consul
+// instances: orphan registrations and silent tasks.
+func meshProbe(opts *Options) doctor.Probe {
+	return func(ctx context.Context) []doctor.Result {
+		cli, err := opts.Docker()
+		if err != nil {
+			return doctor.Skipped("no Docker client", "mesh.orphans", "mesh.silent")
+		}
+		c, err := opts.Consul()
+		if err != nil {
+			return doctor.Skipped("no Consul client", "mesh.orphans", "mesh.silent")
+		}
+		return mesh.DoctorProbe(cli, c)(ctx)
 	}
 }
 

@@ -5,7 +5,6 @@ package registry
 import (
 	"fmt"
 	"io"
-	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -38,16 +37,7 @@ CONSUL_* variables, or the --consul-* flags.`,
 
 // agentDialer returns a dialer for other nodes' agents that keeps the
 // user's token and TLS settings and changes only the address.
-func agentDialer(f *cmdutil.Factory) registry.AgentDialer {
-	return func(addr string) (*registry.Client, error) {
-		cfg := f.ConsulFlags.Config()
-		if strings.HasPrefix(cfg.Address, "https://") {
-			cfg.Scheme = "https"
-		}
-		cfg.Address = addr
-		return registry.NewClient(cfg)
-	}
-}
+func agentDialer(f *cmdutil.Factory) registry.AgentDialer { return f.AgentDialer() }
 
 func warn(w io.Writer, msgs []string) {
 	for _, m := range msgs {

@@ -2,6 +2,7 @@ package stack
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/microctl/microctl/internal/cmdutil"
 	"github.com/microctl/microctl/pkg/compose"
+	"github.com/microctl/microctl/pkg/registry"
 	stk "github.com/microctl/microctl/pkg/stack"
 )
 
@@ -21,6 +23,8 @@ type dockerClient = client.APIClient
 type Options struct {
 	IO     *cmdutil.IOStreams
 	Docker func() (dockerClient, error)
+	Consul func() (*registry.Client, error)
+	Dial   registry.AgentDialer
 
 	Files             []string
 	Stack             string
@@ -33,12 +37,15 @@ type Options struct {
 	ResolveImage      string
 	DryRun            bool
 	Output            cmdutil.Format
+	NoMesh            bool
+	MinHealthy        time.Duration
+	HealthyDeadline   time.Duration
 }
 
 // NewCmdDeploy builds the command. runF replaces the run function in tests
 // that only check flag parsing.
 func NewCmdDeploy(f *cmdutil.Factory, runF func(context.Context, *Options) error) *cobra.Command {
-	opts := &Options{IO: f.IOStreams, Docker: f.Docker}
+	opts := &Options{IO: f.IOStreams, Docker: f.Docker, Consul: f.Consul, Dial: f.AgentDialer()}
 	cmd := &cobra.Command{
 		Use:   "deploy -f FILE [-f FILE]... [--stack NAME]",
 		Short: "Deploy a compose file to the swarm as a stack, and wait for it",
@@ -74,6 +81,24 @@ paused, tasks keep failing (an image the node lacks is named as such), or
 deploy updated (Swarm's rollback to the previous spec) and removes those it
 created.
 
+Mesh services: a service that registers in Consul (declared with the deploy
+label microctl.consul.service: NAME, or found registered at its tasks'
+addresses) has converged only when Swarm has, every running task has exactly
+one instance at its address passing continuously for --min-healthy (default:
+the instance's TTL from Meta, else 10s), and no instance of a task that no
+longer runs is left (microctl deregisters one through its agent when the old
+task did not do it within its TTL). A new task that does not register and pass
+within --healthy-deadline (default 2 x TTL, at least 30s), or goes critical,
+fails the deploy. Where the file leaves update_config open, a mesh service is
+updated one task at a time, start-first, with a delay of the healthy deadline
+between tasks, so a bad version never takes all capacity before the gate
+reacts. Consul is reached with the global Consul flags (CONSUL_HTTP_ADDR...).
+--no-mesh turns the gate off.
+
+Two deploys of one stack do not run at once: the second waits for the first
+(within --timeout), holding a lock on the engine (a Swarm config named
+microctl-deploy-lock_STACK).
+
 Services are named STACK_SERVICE and labelled as docker stack labels them, so
 docker stack ps/rm work on what microctl deploys and the other way round.
 
@@ -82,8 +107,14 @@ DOCKER_API_VERSION select the engine; COMPOSE_PROJECT_NAME names the stack when
 neither --stack nor the file's name: does; COMPOSE_PROFILES enables profiles;
 every other variable is available to ${VAR} interpolation.
 
+--timeout bounds the whole command: reaching the engine, planning, waiting for
+another deploy of the stack, and the wait for convergence; a rollback gets as
+long again. Ctrl-C stops the wait and says what was done and what was not;
+with --rollback-on-failure it rolls back first.
+
 Exit codes: 0 converged, 1 error (bad file, engine refused), 2 usage,
-3 the stack did not converge (rolled back with --rollback-on-failure).`,
+3 the stack did not converge (rolled back with --rollback-on-failure),
+130 interrupted.`,
 		Example: `  microctl deploy -f examples/stack.yml --stack demo
   microctl deploy -f stack.yml -f stack.prod.yml --stack shop --dry-run
   microctl deploy -f stack.yml --stack shop --prune --rollback-on-failure --timeout 2m
@@ -102,6 +133,12 @@ Exit codes: 0 converged, 1 error (bad file, engine refused), 2 usage,
 			if opts.Detach && opts.RollbackOnFailure {
 				return cmdutil.Usagef("--rollback-on-failure needs to wait: it cannot be used with --detach")
 			}
+			if opts.MinHealthy < 0 || opts.HealthyDeadline < 0 {
+				return cmdutil.Usagef("--min-healthy and --healthy-deadline must not be negative")
+			}
+			if opts.HealthyDeadline > 0 && opts.MinHealthy >= opts.HealthyDeadline {
+				return cmdutil.Usagef("--healthy-deadline (%s) must be longer than --min-healthy (%s): a new instance has to register, then pass for min-healthy, within it", opts.HealthyDeadline, opts.MinHealthy)
+			}
 			if runF != nil {
 				return runF(cmd.Context(), opts)
 			}
@@ -119,17 +156,37 @@ Exit codes: 0 converged, 1 error (bad file, engine refused), 2 usage,
 	fl.BoolVar(&opts.RollbackOnFailure, "rollback-on-failure", false, "if any service fails to converge, roll back the ones this deploy updated and remove the ones it created")
 	fl.StringVar(&opts.ResolveImage, "resolve-image", "changed", "pin images to registry digests: always, changed (new or changed images only) or never")
 	fl.BoolVar(&opts.DryRun, "dry-run", false, "print the plan and change nothing")
+	fl.BoolVar(&opts.NoMesh, "no-mesh", false, "do not gate mesh services on Consul: Swarm's convergence alone")
+	fl.DurationVar(&opts.MinHealthy, "min-healthy", 0, "how long a mesh service's new instance must pass continuously (default: its TTL, else 10s)")
+	fl.DurationVar(&opts.HealthyDeadline, "healthy-deadline", 0, "how long a new task has to register and pass in Consul (default: 2 x TTL, at least 30s)")
 	cmdutil.AddOutputFlag(cmd, &opts.Output)
 	return cmd
 }
 
 func run(ctx context.Context, opts *Options) error {
+	start := time.Now()
 	resolve, _ := stk.ParseResolveImage(opts.ResolveImage)
-	plan, err := stk.Prepare(ctx, func() (stk.StackAPI, error) { return opts.Docker() }, stk.PrepareOptions{
+	meshOpts := stk.MeshOptions{Off: opts.NoMesh, MinHealthy: opts.MinHealthy, HealthyDeadline: opts.HealthyDeadline,
+		Deregister: registry.DeregisterOptions{Dial: opts.Dial}}
+	if !opts.NoMesh && opts.Consul != nil {
+		if c, err := opts.Consul(); err == nil {
+			meshOpts.Consul = c
+		} else {
+			fmt.Fprintf(opts.IO.ErrOut, "warning: no Consul client (%v): only services declared with the label %s are gated, and they wait for Consul\n", err, "microctl.consul.service")
+		}
+	}
+	// --timeout bounds everything up to the wait too: an engine or a
+	// Consul that accepts connections and never answers ends here.
+	prepCtx, cancel := context.WithTimeout(ctx, opts.Timeout)
+	plan, err := stk.Prepare(prepCtx, func() (stk.StackAPI, error) { return opts.Docker() }, stk.PrepareOptions{
 		Load: compose.LoadOptions{Files: opts.Files, Stack: opts.Stack, EnvFiles: opts.EnvFiles, Profiles: opts.Profiles},
-		Plan: stk.PlanOptions{ResolveImage: resolve, Prune: opts.Prune},
+		Plan: stk.PlanOptions{ResolveImage: resolve, Prune: opts.Prune, Mesh: meshOpts},
 	})
+	cancel()
 	if err != nil {
+		if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+			return fmt.Errorf("no answer within --timeout %s while planning (reaching the engine or Consul): %w", opts.Timeout, err)
+		}
 		return err
 	}
 	cli, err := opts.Docker()
@@ -151,11 +208,25 @@ func run(ctx context.Context, opts *Options) error {
 		}
 	}
 
+	left := opts.Timeout - time.Since(start)
+	if left <= 0 {
+		return cmdutil.Unhealthy("stack %s: --timeout %s passed while planning; nothing was changed", plan.Stack, opts.Timeout)
+	}
 	prog := newProgress(opts.IO)
 	res, err := stk.Deploy(ctx, cli, plan, stk.DeployOptions{
-		Detach: opts.Detach, Timeout: opts.Timeout, RollbackOnFailure: opts.RollbackOnFailure, Reporter: prog,
+		Detach: opts.Detach, Timeout: left, RollbackOnFailure: opts.RollbackOnFailure, Reporter: prog, Mesh: meshOpts,
 	})
 	prog.Done()
+	if err != nil && res != nil && res.Interrupted {
+		// Say what was changed and what was not, then exit 130.
+		if rerr := renderResult(opts.IO.Out, res); rerr != nil {
+			return rerr
+		}
+		if res.RolledBack {
+			return fmt.Errorf("stack %s: deploy interrupted and rolled back: %w", res.Stack, err)
+		}
+		return fmt.Errorf("stack %s: deploy interrupted; the services it created or updated go on converging: %w", res.Stack, err)
+	}
 	if err != nil {
 		return err
 	}
@@ -191,6 +262,17 @@ func renderPlan(w io.Writer, p *stk.Plan) error {
 			detail = strings.Join(cs, ", ")
 		}
 		t.Row(trimEmpty("  "+string(s.Action), "service", s.FullName, detail)...)
+	}
+	for _, s := range p.Services {
+		if s.Mesh == nil {
+			continue
+		}
+		how := "inferred"
+		if s.Mesh.Declared {
+			how = "declared"
+		}
+		t.Row("  gate", "service", s.FullName, fmt.Sprintf("Consul %s (%s): min-healthy %gs, healthy deadline %gs; update %s",
+			s.Mesh.Consul, how, s.Mesh.MinHealthy, s.Mesh.HealthyDeadline, s.Update))
 	}
 	for _, o := range p.Objects {
 		if o.Action == stk.ActionUnchanged && o.Note == "" {

@@ -37,6 +37,13 @@ func TestDeployFlags(t *testing.T) {
 		!o.Prune || o.Timeout != 90*time.Second || !o.RollbackOnFailure || o.ResolveImage != "never" || !o.DryRun || !o.Output.JSON() {
 		t.Errorf("options %+v", o)
 	}
+	o, err = parse(t, "-f", "a.yml", "--no-mesh", "--min-healthy", "5s", "--healthy-deadline", "20s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !o.NoMesh || o.MinHealthy != 5*time.Second || o.HealthyDeadline != 20*time.Second {
+		t.Errorf("mesh flags %+v", o)
+	}
 	o, err = parse(t, "-f", "a.yml")
 	if err != nil {
 		t.Fatal(err)
@@ -55,6 +62,8 @@ func TestDeployUsageErrors(t *testing.T) {
 		{[]string{"-f", "a.yml", "--timeout", "0s"}, "--timeout must be positive"},
 		{[]string{"-f", "a.yml", "--resolve-image", "sometimes"}, "--resolve-image must be always, changed or never"},
 		{[]string{"-f", "a.yml", "--detach", "--rollback-on-failure"}, "cannot be used with --detach"},
+		{[]string{"-f", "a.yml", "--min-healthy", "-1s"}, "must not be negative"},
+		{[]string{"-f", "a.yml", "--min-healthy", "15s", "--healthy-deadline", "10s"}, "--healthy-deadline (10s) must be longer than --min-healthy (15s)"},
 	}
 	for _, tt := range tests {
 		_, err := parse(t, tt.args...)

@@ -5,6 +5,7 @@ package cmdutil
 
 import (
 	"fmt"
+	"strings"
 	"sync"
 
 	"github.com/docker/docker/client"
@@ -47,4 +48,18 @@ func NewFactory(ios *IOStreams) *Factory {
 		return c, nil
 	})
 	return f
+}
+
+// AgentDialer returns a dialer for other nodes' Consul agents with the same
+// token and TLS settings as the configured client (to deregister an
+// instance through the agent that owns it).
+func (f *Factory) AgentDialer() registry.AgentDialer {
+	return func(addr string) (*registry.Client, error) {
+		cfg := f.ConsulFlags.Config()
+		if strings.HasPrefix(cfg.Address, "https://") {
+			cfg.Scheme = "https"
+		}
+		cfg.Address = addr
+		return registry.NewClient(cfg)
+	}
 }

@@ -40,12 +40,14 @@ const (
 	PhaseRolledBack  Phase = "rolled-back"
 	PhaseRemoving    Phase = "removing"
 	PhaseRemoved     Phase = "removed"
+	// PhaseInterrupted: the user stopped the deploy while it was going.
+	PhaseInterrupted Phase = "interrupted"
 )
 
 // Terminal reports whether the phase is final.
 func (p Phase) Terminal() bool {
 	switch p {
-	case PhaseConverged, PhaseCompleted, PhaseUnchanged, PhaseFailed, PhaseSkipped, PhaseRolledBack, PhaseRemoved:
+	case PhaseConverged, PhaseCompleted, PhaseUnchanged, PhaseFailed, PhaseSkipped, PhaseRolledBack, PhaseRemoved, PhaseInterrupted:
 		return true
 	}
 	return false
@@ -90,7 +92,7 @@ type Kind int
 const (
 	KindCreated   Kind = iota // new: converged when its tasks run, then stable for the monitor period
 	KindUpdated               // Swarm's rolling update must complete
-	KindUnchanged             // untouched: converged when its tasks run
+	KindUnchanged             // untouched: converged when its tasks run, then stable for the monitor period
 	KindRollback              // rolled back: Swarm's rollback must complete
 	KindScaled                // replicas changed: tasks must run, no update involved
 )
@@ -114,13 +116,12 @@ func (k Kind) followsUpdate() bool {
 
 // settledPhase is the final phase of a converged service when no
 // stability watch is needed, and false when the monitor period must pass
-// first: an unchanged service was not touched, scaling replaced no task,
-// and Swarm itself watched the monitor period before it called an update
-// (or rollback) completed.
+// first: scaling replaced no task, and Swarm itself watched the monitor
+// period before it called an update (or rollback) completed. An unchanged
+// service is watched for its monitor period too: a crash-looping service
+// whose task happens to run at one poll is not "unchanged and fine".
 func (k Kind) settledPhase(u *swarm.UpdateStatus, cutoff time.Time) (Phase, bool) {
 	switch k {
-	case KindUnchanged:
-		return PhaseUnchanged, true
 	case KindScaled:
 		return PhaseConverged, true
 	case KindRollback:
@@ -145,6 +146,26 @@ type WatchOptions struct {
 	// --rollback-on-failure) instead of letting the others finish.
 	StopOnFailure bool
 	Reporter      Reporter
+	// Gate judges the services marked with SetGated (mesh services) every
+	// poll: Swarm's convergence is then not enough, the gate must agree.
+	Gate Gate
+}
+
+// GateState is a gate's answer for one service in one poll.
+type GateState struct {
+	// Converged: serving by the gate's definition.
+	Converged bool
+	// Failed: the gate saw a failure (Message says which).
+	Failed  bool
+	Message string
+	// Off: the gate gave up on this service (an inferred mesh service
+	// whose Consul does not answer); Swarm alone decides from now on.
+	Off bool
+}
+
+// Gate judges a service beyond Swarm's view of it (pkg/stack's mesh gate).
+type Gate interface {
+	Check(ctx context.Context, name, id string) GateState
 }
 
 // Watcher follows many services at once: one ServiceList and one TaskList
@@ -174,6 +195,8 @@ type target struct {
 	ready       bool // running as it should (dependents may start), maybe not stable yet
 	failed      map[string]bool
 	lastErr     string
+	gated       bool   // the gate must agree before it counts as converged
+	gateMsg     string // the gate's latest reason to wait
 }
 
 // NewWatcher returns a Watcher with nothing to watch yet.
@@ -234,6 +257,20 @@ func (w *Watcher) WatchSince(name, id string, kind Kind, spec swarm.ServiceSpec,
 	t.convergedAt, t.ready, t.lastErr = time.Time{}, false, ""
 	t.state = State{Service: name, Job: t.job, Phase: kind.activePhase()}
 	w.signal()
+}
+
+// SetGated marks a service as judged by the gate too (before or after it
+// is watched).
+func (w *Watcher) SetGated(name string, gated bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	t, ok := w.byName[name]
+	if !ok {
+		t = &target{name: name, state: State{Service: name}}
+		w.targets = append(w.targets, t)
+		w.byName[name] = t
+	}
+	t.gated = gated
 }
 
 // Finish sets a service's final phase from outside (skipped, removed,
@@ -375,7 +412,9 @@ func (w *Watcher) expire(ctx context.Context) error {
 		if t.state.Phase == PhaseWaiting {
 			what = "timed out waiting for its dependencies"
 		}
-		if t.lastErr != "" {
+		if t.gateMsg != "" {
+			what += ": " + t.gateMsg
+		} else if t.lastErr != "" {
 			what += ": " + t.lastErr
 		}
 		t.state.Phase, t.state.Message = PhaseFailed, what
@@ -424,6 +463,7 @@ func (w *Watcher) poll(ctx context.Context) error {
 	for _, t := range tasks {
 		tasksBy[t.ServiceID] = append(tasksBy[t.ServiceID], t)
 	}
+	gates := w.checkGates(ctx)
 
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -439,7 +479,7 @@ func (w *Watcher) poll(ctx context.Context) error {
 		if !ok {
 			t.state.Phase, t.state.Message = PhaseFailed, "the service was removed while the deploy watched it"
 		} else if len(byID) == len(ids) {
-			w.evaluate(t, svc, tasksBy[t.id], now)
+			w.evaluate(t, svc, tasksBy[t.id], now, gates[t.name])
 		}
 		if t.state != before || t.ready != wasReady {
 			changed = true
@@ -455,7 +495,7 @@ func (w *Watcher) poll(ctx context.Context) error {
 // up-to-date tasks. What is common to every service (update states, task
 // failures, a missing image) is decided here; how tasks are counted and
 // what "done" means is the business of the service's mode evaluator.
-func (w *Watcher) evaluate(t *target, svc swarm.Service, tasks []swarm.Task, now time.Time) {
+func (w *Watcher) evaluate(t *target, svc swarm.Service, tasks []swarm.Task, now time.Time, gs *GateState) {
 	st := &t.state
 	st.Update, st.Message = "", ""
 	if svc.UpdateStatus != nil {
@@ -474,7 +514,52 @@ func (w *Watcher) evaluate(t *target, svc swarm.Service, tasks []swarm.Task, now
 		st.Phase, st.Message = PhaseFailed, msg
 		return
 	}
+	if gs != nil && t.gated && gs.Failed {
+		st.Phase, st.Message = PhaseFailed, gs.Message
+		return
+	}
 	t.mode.settle(t, svc, c, cutoff, now)
+	// The gate holds a service Swarm calls done until the gate agrees.
+	if gs != nil && t.gated && (st.Phase.OK() || st.Phase == PhaseRolledBack) && !gs.Converged {
+		st.Phase, st.VerifyLeft, st.Message = PhaseVerifying, 0, "mesh: "+gs.Message
+	}
+}
+
+// checkGates asks the gate about every gated service still going.
+func (w *Watcher) checkGates(ctx context.Context) map[string]*GateState {
+	if w.opts.Gate == nil {
+		return nil
+	}
+	type job struct{ name, id string }
+	var jobs []job
+	w.mu.Lock()
+	for _, t := range w.targets {
+		if t.gated && t.id != "" && !t.state.Phase.Terminal() {
+			jobs = append(jobs, job{t.name, t.id})
+		}
+	}
+	w.mu.Unlock()
+	out := map[string]*GateState{}
+	for _, j := range jobs {
+		gs := w.opts.Gate.Check(ctx, j.name, j.id)
+		out[j.name] = &gs
+	}
+	w.mu.Lock()
+	for name, gs := range out {
+		if t := w.byName[name]; t != nil {
+			if gs.Off {
+				t.gated, t.gateMsg = false, ""
+				delete(out, name)
+				continue
+			}
+			t.gateMsg = gs.Message
+			if gs.Converged {
+				t.gateMsg = ""
+			}
+		}
+	}
+	w.mu.Unlock()
+	return out
 }
 
 // noteFailures records the tasks that failed since cutoff and the latest
@@ -487,7 +572,14 @@ func (t *target) noteFailures(tasks []swarm.Task, cutoff time.Time) {
 		}
 		switch task.Status.State {
 		case swarm.TaskStateFailed, swarm.TaskStateRejected, swarm.TaskStateOrphaned:
-			t.failed[task.ID] = true
+			if !t.failed[task.ID] {
+				t.failed[task.ID] = true
+				// A task that failed since the last poll restarts the
+				// stability period, even when its successor already
+				// runs: on a loaded node a crashing task can be
+				// replaced between two polls.
+				t.convergedAt = time.Time{}
+			}
 		}
 		if task.Status.Err != "" && task.Status.Timestamp.After(latest.Status.Timestamp) {
 			latest = task
@@ -710,6 +802,9 @@ func (serviceSettle) settle(t *target, svc swarm.Service, c taskCount, cutoff, n
 	left := t.monitor - now.Sub(t.convergedAt)
 	if left <= 0 {
 		st.Phase, st.VerifyLeft = PhaseConverged, 0
+		if t.kind == KindUnchanged {
+			st.Phase = PhaseUnchanged
+		}
 		return
 	}
 	st.Phase, st.VerifyLeft = PhaseVerifying, left.Round(time.Second)

@@ -2,6 +2,8 @@ package stack
 
 import (
 	"context"
+	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -92,11 +94,11 @@ func TestWatcherPhases(t *testing.T) {
 			[]swarm.Task{task("t1", "a", run, run, t0, ""), task("t2", "a", run, swarm.TaskStateStarting, t0, "")}, 0, PhaseStarting, ""},
 		{"created, all running: verify for the monitor period", KindCreated, func() swarm.Service { return replicated("a", 2, time.Second) },
 			[]swarm.Task{task("t1", "a", run, run, t0, ""), task("t2", "a", run, run, t0, "")}, 0, PhaseVerifying, ""},
-		{"unchanged and running", KindUnchanged, func() swarm.Service { return replicated("a", 1, time.Second) },
-			[]swarm.Task{task("t1", "a", run, run, t0.Add(-time.Hour), "")}, 0, PhaseUnchanged, ""},
+		{"unchanged and running: verify for the monitor period too", KindUnchanged, func() swarm.Service { return replicated("a", 1, time.Second) },
+			[]swarm.Task{task("t1", "a", run, run, t0.Add(-time.Hour), "")}, 0, PhaseVerifying, ""},
 		{"old failures of an unchanged service do not count", KindUnchanged, func() swarm.Service { return replicated("a", 1, time.Second) },
 			[]swarm.Task{task("t1", "a", run, run, t0, ""), task("f1", "a", shut, swarm.TaskStateFailed, t0.Add(-time.Hour), "boom"),
-				task("f2", "a", shut, swarm.TaskStateFailed, t0.Add(-time.Hour), "boom"), task("f3", "a", shut, swarm.TaskStateFailed, t0.Add(-time.Hour), "boom")}, 0, PhaseUnchanged, ""},
+				task("f2", "a", shut, swarm.TaskStateFailed, t0.Add(-time.Hour), "boom"), task("f3", "a", shut, swarm.TaskStateFailed, t0.Add(-time.Hour), "boom")}, 0, PhaseVerifying, ""},
 		{"tasks keep failing", KindCreated, func() swarm.Service { return replicated("a", 1, time.Second) },
 			[]swarm.Task{task("f1", "a", shut, swarm.TaskStateFailed, t0.Add(time.Second), "task: non-zero exit (1)"),
 				task("f2", "a", shut, swarm.TaskStateFailed, t0.Add(2*time.Second), "task: non-zero exit (1)"),
@@ -204,6 +206,104 @@ func TestWatcherVerifiesStability(t *testing.T) {
 	step(3500*time.Millisecond, PhaseVerifying)
 	step(4*time.Second, PhaseConverged)
 }
+
+// TestWatcherUnchangedNeedsStability: a service the plan left unchanged is
+// "unchanged" only once seen running for its monitor period; one that
+// crash-loops (its task up at one poll, failed at the next) is not, and
+// fails when its tasks keep failing (issue 10: unchanged but 0/1 is not
+// converged).
+func TestWatcherUnchangedNeedsStability(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	run, shut := swarm.TaskStateRunning, swarm.TaskStateShutdown
+	svc := replicated("a", 1, 2*time.Second)
+	for _, crash := range []bool{false, true} {
+		f := &fakeWatchEngine{services: map[string]swarm.Service{}, tasks: map[string][]swarm.Task{}}
+		f.set(svc, task("t1", "a", run, run, t0.Add(-time.Hour), ""))
+		w := NewWatcher(f, WatchOptions{})
+		now := t0
+		w.now = func() time.Time { return now }
+		w.WatchSince("a", "a", KindUnchanged, svc.Spec, t0)
+		step := func(at time.Duration, want Phase, tasks ...swarm.Task) {
+			t.Helper()
+			now = t0.Add(at)
+			if tasks != nil {
+				f.set(svc, tasks...)
+			}
+			if st := evalOnce(t, w, f)[0]; st.Phase != want {
+				t.Fatalf("crash=%v at %s: phase %s (%s), want %s", crash, at, st.Phase, st.Message, want)
+			}
+		}
+		step(0, PhaseVerifying)
+		if !crash {
+			step(2*time.Second, PhaseUnchanged)
+			continue
+		}
+		var failed []swarm.Task
+		for i := range 3 {
+			at := time.Duration(i+1) * time.Second
+			failed = append(failed, task(fmt.Sprintf("f%d", i), "a", shut, swarm.TaskStateFailed, t0.Add(at), "boom"))
+			want := PhaseStarting
+			if i == 2 {
+				want = PhaseFailed
+			}
+			step(at, want, append(slices.Clone(failed), task(fmt.Sprintf("n%d", i), "a", run, swarm.TaskStateStarting, t0.Add(at), ""))...)
+		}
+	}
+}
+
+// TestWatcherGate: a gated service counts only when Swarm and the gate
+// agree; a failure the gate sees fails it.
+func TestWatcherGate(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	run := swarm.TaskStateRunning
+	svc := replicated("a", 1, time.Second)
+	g := &fakeGate{}
+	f := &fakeWatchEngine{services: map[string]swarm.Service{}, tasks: map[string][]swarm.Task{}}
+	f.set(svc, task("t1", "a", run, run, t0, ""))
+	w := NewWatcher(f, WatchOptions{Gate: g})
+	now := t0
+	w.now = func() time.Time { return now }
+	w.SetGated("a", true)
+	w.Watch("a", "a", KindCreated, svc.Spec)
+	step := func(at time.Duration, gs GateState, want Phase, msg string) {
+		t.Helper()
+		now, g.state = t0.Add(at), gs
+		st := evalOnce(t, w, f)[0]
+		if st.Phase != want || !strings.Contains(st.Message, msg) {
+			t.Fatalf("at %s: %s %q, want %s %q", at, st.Phase, st.Message, want, msg)
+		}
+	}
+	step(0, GateState{Message: "not registered yet"}, PhaseVerifying, "")
+	// Swarm is done after its monitor period; the gate is not.
+	step(2*time.Second, GateState{Message: "g-1 passing for 1s of 10s"}, PhaseVerifying, "mesh: g-1 passing for 1s of 10s")
+	step(3*time.Second, GateState{Converged: true}, PhaseConverged, "")
+
+	// A failure the gate sees fails the service at once.
+	w2 := NewWatcher(f, WatchOptions{Gate: g})
+	w2.now = func() time.Time { return now }
+	w2.SetGated("a", true)
+	w2.Watch("a", "a", KindCreated, svc.Spec)
+	g.state = GateState{Failed: true, Message: "1 new task ran, none registered in Consul s within 30s"}
+	if st := evalOnce(t, w2, f)[0]; st.Phase != PhaseFailed || !strings.Contains(st.Message, "none registered") {
+		t.Fatalf("gate failure: %+v", st)
+	}
+	// A gate that gives up (Off) leaves the service to Swarm.
+	w3 := NewWatcher(f, WatchOptions{Gate: g})
+	now = t0
+	w3.now = func() time.Time { return now }
+	w3.SetGated("a", true)
+	w3.Watch("a", "a", KindCreated, svc.Spec)
+	g.state = GateState{Off: true}
+	evalOnce(t, w3, f)
+	now = t0.Add(2 * time.Second)
+	if st := evalOnce(t, w3, f)[0]; st.Phase != PhaseConverged {
+		t.Fatalf("gate off: %+v", st)
+	}
+}
+
+type fakeGate struct{ state GateState }
+
+func (g *fakeGate) Check(context.Context, string, string) GateState { return g.state }
 
 // TestWatcherTimeout: when the deadline passes, what is still going fails
 // with what it was doing.

@@ -32,6 +32,10 @@ type DeployOptions struct {
 	Reporter          Reporter
 	// Watch tunes polling (interval, failed-task threshold).
 	Watch WatchOptions
+	// Mesh gates the plan's mesh services on Consul.
+	Mesh MeshOptions
+	// NoLock skips the deploy lock (tests of the lock itself).
+	NoLock bool
 }
 
 // ServiceResult is how one service ended.
@@ -59,8 +63,11 @@ type Result struct {
 	RolledBack bool            `json:"rolled_back,omitempty"`
 	Rollback   []ServiceResult `json:"rollback,omitempty"`
 	Warnings   []string        `json:"warnings,omitempty"`
-	Duration   time.Duration   `json:"-"`
-	Seconds    float64         `json:"seconds"`
+	// Interrupted is set when the user stopped the deploy (Ctrl-C); the
+	// services say what was done to each and what was not.
+	Interrupted bool          `json:"interrupted,omitempty"`
+	Duration    time.Duration `json:"-"`
+	Seconds     float64       `json:"seconds"`
 }
 
 // Failures returns one line per service that failed (or was skipped
@@ -106,6 +113,9 @@ type deployer struct {
 	newSecrets []string
 	warnings   []string
 	errs       []error
+
+	gate      *meshGate
+	watchOpts WatchOptions
 }
 
 // Deploy applies a plan: prunes, creates networks, configs and secrets,
@@ -124,6 +134,41 @@ func Deploy(ctx context.Context, api StackAPI, p *Plan, o DeployOptions) (*Resul
 	d := &deployer{api: api, plan: p, opts: o, rep: o.Reporter, start: time.Now()}
 	res := &Result{Stack: p.Stack, Detached: o.Detach}
 
+	waitedForLock := false
+	if !o.NoLock {
+		// Bounded like the whole deploy: the wait for another deploy
+		// counts against --timeout.
+		lockCtx, cancel := context.WithTimeout(ctx, o.Timeout)
+		waited := false
+		lock, err := AcquireLock(lockCtx, api, p.Stack, LockOptions{Wait: true, TTL: 2*o.Timeout + time.Minute,
+			OnWait: func(e *LockHeldError) { waited = true; d.rep.Event(e.Error() + ": waiting for it") }})
+		cancel()
+		if err != nil {
+			return nil, err
+		}
+		waitedForLock = waited
+		defer func() {
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+			defer cancel()
+			if err := lock.Release(rctx); err != nil {
+				d.rep.Event("warning: " + err.Error())
+			}
+		}()
+	}
+
+	if waitedForLock {
+		// The other deploy changed the stack: what this one planned is
+		// stale. Plan again against what runs now.
+		np, err := makePlan(ctx, api, p.info, p.stack, p.opts)
+		if err != nil {
+			return nil, fmt.Errorf("plan again after the other deploy: %w", err)
+		}
+		n := np.Counts()
+		d.rep.Event(fmt.Sprintf("the other deploy finished; planned again: %d to create, %d to update, %d unchanged, %d to remove",
+			n[ActionCreate], n[ActionUpdate], n[ActionUnchanged], n[ActionRemove]))
+		p, d.plan = np, np
+	}
+
 	if err := d.prune(ctx); err != nil {
 		return nil, err
 	}
@@ -136,7 +181,24 @@ func Deploy(ctx context.Context, api StackAPI, p *Plan, o DeployOptions) (*Resul
 	wo := o.Watch
 	wo.Reporter = d.rep
 	wo.StopOnFailure = o.RollbackOnFailure
+	d.gate = newMeshGate(api, p, o.Mesh, d.rep, d.warnf)
+	if d.gate != nil {
+		wo.Gate = d.gate
+		if wo.Interval == 0 {
+			// Each gated service costs two task lists and a Consul read
+			// per poll.
+			wo.Interval = 500 * time.Millisecond
+		}
+	}
+	d.watchOpts = wo
 	w := NewWatcher(api, wo)
+	for _, sp := range p.Services {
+		if d.gate.gated(sp.FullName) {
+			w.SetGated(sp.FullName, true)
+			d.rep.Event(fmt.Sprintf("service %s: gated on Consul %s (min-healthy %s, healthy deadline %s)",
+				sp.FullName, sp.Mesh.Consul, sp.Mesh.minHealthy, sp.Mesh.deadline))
+		}
+	}
 	var todo []ServicePlan
 	for _, sp := range p.Services {
 		if sp.Action == ActionRemove {
@@ -195,10 +257,13 @@ func Deploy(ctx context.Context, api StackAPI, p *Plan, o DeployOptions) (*Resul
 	}
 	stopRun()
 	wg.Wait()
-	if watchErr != nil && ctx.Err() != nil {
-		return nil, ctx.Err()
-	}
-	if watchErr != nil {
+	// The user's Ctrl-C; a deadline on ctx from the caller is not an
+	// interruption (the watch ends at its own, shorter, timeout).
+	interrupted := watchErr != nil && errors.Is(ctx.Err(), context.Canceled)
+	if watchErr != nil && !interrupted {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
 		return nil, watchErr
 	}
 
@@ -230,20 +295,117 @@ func Deploy(ctx context.Context, api StackAPI, p *Plan, o DeployOptions) (*Resul
 	d.mu.Lock()
 	errs := d.errs
 	d.mu.Unlock()
-	if len(errs) > 0 && !o.RollbackOnFailure {
-		// The engine refused a create or update: say so as an error.
+	if interrupted {
+		res.Converged, res.Interrupted = false, true
+		d.describeInterrupt(res)
+	}
+	if len(errs) > 0 && !o.RollbackOnFailure && !interrupted {
+		// The engine refused a create or update: undo what this deploy
+		// created (services, networks, configs, secrets), so that a
+		// refused deploy leaves nothing of its own behind, and say so as
+		// an error.
+		d.undoCreated(context.WithoutCancel(ctx))
 		return nil, errors.Join(errs...)
 	}
-	if !res.Converged && o.RollbackOnFailure {
+	switch {
+	case (!res.Converged || interrupted) && o.RollbackOnFailure:
 		res.RolledBack = true
-		res.Rollback = d.rollback(context.WithoutCancel(ctx), ctx)
-	} else if res.Converged || o.Detach {
+		if interrupted {
+			// Ctrl-C with --rollback-on-failure rolls back the same way:
+			// on a fresh context bounded by the timeout (a second Ctrl-C
+			// cannot reach it; the bound ends it).
+			d.rep.Event("interrupted: rolling back what this deploy changed")
+			res.Rollback = d.rollback(context.WithoutCancel(ctx), context.WithoutCancel(ctx))
+		} else {
+			d.rep.Event("deploy failed: rolling back")
+			res.Rollback = d.rollback(context.WithoutCancel(ctx), ctx)
+		}
+	case interrupted:
+	case res.Converged || o.Detach:
 		res.Objects = d.cleanup(ctx)
 	}
 	res.Warnings = d.warnings
 	res.Duration = time.Since(d.start)
 	res.Seconds = res.Duration.Round(time.Millisecond).Seconds()
+	if interrupted {
+		return res, ctx.Err()
+	}
 	return res, nil
+}
+
+// describeInterrupt says, per service, what an interrupted deploy did and
+// did not do.
+func (d *deployer) describeInterrupt(res *Result) {
+	d.mu.Lock()
+	done := map[string]string{}
+	for _, sp := range d.created {
+		done[sp.FullName] = "created; "
+	}
+	for _, sp := range d.updated {
+		done[sp.FullName] = "updated; "
+	}
+	d.mu.Unlock()
+	for i := range res.Services {
+		s := &res.Services[i]
+		switch {
+		case s.Action == ActionRemove:
+			s.Message = "removed (--prune) before the interruption"
+		case s.Action == ActionUnchanged:
+			s.Message = "not touched (unchanged)"
+		case done[s.FullName] != "":
+			s.Message = done[s.FullName] + "interrupted while " + string(s.Phase) + orEmpty(s.Message)
+		default:
+			s.Message = "not " + actionPast(s.Action) + ": interrupted before"
+		}
+		if !s.Phase.Terminal() {
+			s.Phase = PhaseInterrupted
+		}
+	}
+}
+
+func orEmpty(msg string) string {
+	if msg == "" {
+		return ""
+	}
+	return " (" + msg + ")"
+}
+
+func actionPast(a Action) string {
+	switch a {
+	case ActionCreate:
+		return "created"
+	case ActionUpdate:
+		return "updated"
+	}
+	return string(a)
+}
+
+// undoCreated removes the services and objects this deploy created, after
+// the engine refused part of it.
+func (d *deployer) undoCreated(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	d.mu.Lock()
+	created := append([]ServicePlan(nil), d.created...)
+	d.mu.Unlock()
+	var ids, jobs []string
+	for _, sp := range created {
+		if err := d.api.ServiceRemove(ctx, sp.ID); err != nil && !cerrdefs.IsNotFound(err) {
+			d.warnf("could not remove service %s (created by this deploy): %s", sp.FullName, textutil.OneLine(err.Error()))
+			continue
+		}
+		ids = append(ids, sp.ID)
+		if sp.def.IsJob() {
+			jobs = append(jobs, sp.ID)
+		}
+		d.rep.Event("removed service " + sp.FullName + " (created by this deploy)")
+	}
+	if len(ids) > 0 {
+		if err := waitTasksGone(ctx, d.api, d.plan.Stack, ids, jobs, func(w string) { d.warnf("%s", w) }); err != nil {
+			d.warnf("tasks of removed services still stopping: %v", err)
+		}
+	}
+	d.undoCreatedObjects(ctx)
 }
 
 // needsWatch reports whether some service waits for another: then the

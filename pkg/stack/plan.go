@@ -21,6 +21,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/microctl/microctl/pkg/compose"
+	"github.com/microctl/microctl/pkg/stack/mesh"
 	sw "github.com/microctl/microctl/pkg/swarm"
 )
 
@@ -90,6 +91,9 @@ type PlanOptions struct {
 	// Prune plans the removal of stack services the file no longer has,
 	// and of the stack's networks, configs and secrets nothing uses.
 	Prune bool
+	// Mesh finds the mesh services (gated on Consul) and sets their
+	// update config.
+	Mesh MeshOptions
 }
 
 // ServicePlan is what a deploy does to one service.
@@ -100,6 +104,11 @@ type ServicePlan struct {
 	Image    string   `json:"image"`
 	Changes  []Change `json:"changes,omitempty"`
 	ID       string   `json:"id,omitempty"`
+	// Update is the update config the service is deployed with, as a
+	// person reads it; for a mesh service, the one the gate needs.
+	Update string `json:"update_config,omitempty"`
+	// Mesh is set for a service gated on Consul.
+	Mesh *MeshPlan `json:"mesh,omitempty"`
 
 	def     *compose.Service  // nil for removals
 	spec    swarm.ServiceSpec // what is sent
@@ -127,6 +136,9 @@ type Plan struct {
 	netNames map[string]string // network ID -> name
 	configs  []swarm.Config    // on the engine when planned
 	secrets  []swarm.Secret
+
+	meshWarned bool
+	info       system.Info // the manager's, for a re-plan
 }
 
 // Changed reports whether applying the plan changes anything.
@@ -164,7 +176,7 @@ func makePlan(ctx context.Context, api StackAPI, info system.Info, st *compose.S
 		o.ResolveImage = ResolveChanged
 	}
 	host := api.DaemonHost()
-	p := &Plan{Stack: st.Name, stack: st, opts: o, Warnings: append([]string(nil), st.Warnings...)}
+	p := &Plan{Stack: st.Name, stack: st, opts: o, Warnings: append([]string(nil), st.Warnings...), info: info}
 
 	all, err := api.ServiceList(ctx, swarm.ServiceListOptions{})
 	if err != nil {
@@ -223,9 +235,20 @@ func makePlan(ctx context.Context, api StackAPI, info system.Info, st *compose.S
 	for _, name := range order {
 		d := byName[name]
 		sp := ServicePlan{Name: d.Name, FullName: d.FullName(), Image: d.Spec.TaskTemplate.ContainerSpec.Image, def: d}
+		if err := validateSpec(d); err != nil {
+			return nil, err
+		}
 		spec := deepCopySpec(d.Spec)
 		cur := existing[d.FullName()]
 		spec.TaskTemplate.ContainerSpec.Image = images.pick(d, cur)
+		sp.spec = spec
+		curID := ""
+		if cur != nil {
+			curID = cur.ID
+		}
+		p.planMesh(ctx, api, &sp, curID)
+		spec = sp.spec
+		sp.Update = mesh.DescribeUpdate(spec.UpdateConfig)
 		if cur == nil {
 			sp.Action = ActionCreate
 		} else {
@@ -285,6 +308,22 @@ func makePlan(ctx context.Context, api StackAPI, info system.Info, st *compose.S
 	p.checkImages(ctx, api)
 	p.checkHostPorts(info.Swarm.Nodes)
 	return p, nil
+}
+
+// validateSpec checks what the engine would refuse at create, so that the
+// deploy stops before it has created anything.
+func validateSpec(d *compose.Service) error {
+	if err := ValidateImage(d.Spec.TaskTemplate.ContainerSpec.Image); err != nil {
+		return fmt.Errorf("service %s: %w", d.Name, err)
+	}
+	if pl := d.Spec.TaskTemplate.Placement; pl != nil {
+		for _, c := range pl.Constraints {
+			if err := ValidateConstraint(c); err != nil {
+				return fmt.Errorf("service %s: %w", d.Name, err)
+			}
+		}
+	}
+	return nil
 }
 
 func (p *Plan) planNetworks(byName map[string]network.Summary) error {

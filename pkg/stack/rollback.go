@@ -31,8 +31,7 @@ func (d *deployer) rollback(ctx, parent context.Context) []ServiceResult {
 		case <-ctx.Done():
 		}
 	}()
-	d.rep.Event("deploy failed: rolling back")
-	wo := d.opts.Watch
+	wo := d.watchOpts
 	wo.Reporter, wo.StopOnFailure = d.rep, false
 	w := NewWatcher(d.api, wo)
 
@@ -43,6 +42,12 @@ func (d *deployer) rollback(ctx, parent context.Context) []ServiceResult {
 	var results []ServiceResult
 	for _, sp := range updated {
 		w.Expect(sp.FullName, PhaseRollingBack, "")
+		if d.gate.gated(sp.FullName) {
+			// Rolled back means the previous version serves again, by
+			// the same definition: Swarm and Consul.
+			d.gate.reset(sp.FullName, sp.ID)
+			w.SetGated(sp.FullName, true)
+		}
 	}
 	for _, sp := range updated {
 		r := ServiceResult{Name: sp.Name, FullName: sp.FullName, ID: sp.ID, Action: ActionUpdate}

@@ -16,6 +16,7 @@ import (
 	"github.com/docker/docker/api/types/swarm"
 
 	"github.com/microctl/microctl/pkg/compose"
+	"github.com/microctl/microctl/pkg/stack/mesh"
 	sw "github.com/microctl/microctl/pkg/swarm"
 )
 
@@ -32,6 +33,19 @@ type ServiceRow struct {
 	Ports         []string `json:"ports"`
 	UpdateState   string   `json:"update_state,omitempty"`
 	UpdateMessage string   `json:"update_message,omitempty"`
+	// Mesh is the service's other half, for a mesh service when Consul
+	// was asked (AddMesh).
+	Mesh *MeshRow `json:"mesh,omitempty"`
+
+	labels map[string]string
+}
+
+// MeshRow pairs a mesh service's running tasks with its Consul instances.
+type MeshRow struct {
+	Consul   string         `json:"consul_service"`
+	Declared bool           `json:"declared"`
+	Tasks    []mesh.TaskRow `json:"tasks"`
+	Problems []mesh.Problem `json:"problems"`
 }
 
 // StackNotFoundError means no service, network, config or secret carries
@@ -76,7 +90,8 @@ func ListServices(ctx context.Context, api StackAPI, stack string) ([]ServiceRow
 }
 
 func serviceRow(s swarm.Service) ServiceRow {
-	r := ServiceRow{Stack: s.Spec.Labels[compose.LabelNamespace], Name: s.Spec.Name, ID: s.ID, Mode: ModeName(s.Spec.Mode), Ports: []string{}}
+	r := ServiceRow{Stack: s.Spec.Labels[compose.LabelNamespace], Name: s.Spec.Name, ID: s.ID, Mode: ModeName(s.Spec.Mode), Ports: []string{},
+		labels: s.Spec.Labels}
 	r.Image = s.Spec.Labels[compose.LabelImage]
 	if r.Image == "" && s.Spec.TaskTemplate.ContainerSpec != nil {
 		r.Image = imageWithoutDigest(s.Spec.TaskTemplate.ContainerSpec.Image)
@@ -354,4 +369,31 @@ func ParseScale(args []string) (map[string]uint64, error) {
 		out[name] = v
 	}
 	return out, nil
+}
+
+// AddMesh finds the mesh services among rows (declared with the deploy
+// label, or registered at their tasks' addresses) and pairs each one's
+// running tasks with its Consul instances. It returns the number of
+// problems (tasks without an instance, instances without a task). An
+// unreachable Consul is an error: nothing was seen.
+func AddMesh(ctx context.Context, eng mesh.EngineAPI, consul mesh.ConsulAPI, rows []ServiceRow) (int, error) {
+	c := mesh.NewChecker(eng, consul, mesh.CheckerOptions{})
+	problems := 0
+	for i := range rows {
+		r := &rows[i]
+		svc, _, err := mesh.Resolve(ctx, eng, consul, r.Name, r.ID, r.labels)
+		if err != nil {
+			return 0, err
+		}
+		if svc.Consul == "" {
+			continue
+		}
+		rep, err := c.Inspect(ctx, svc)
+		if err != nil {
+			return 0, err
+		}
+		r.Mesh = &MeshRow{Consul: svc.Consul, Declared: svc.Declared, Tasks: rep.Tasks, Problems: rep.Problems}
+		problems += len(rep.Problems)
+	}
+	return problems, nil
 }

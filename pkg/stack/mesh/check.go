@@ -54,6 +54,10 @@ type Checker struct {
 	consul ConsulAPI
 	o      CheckerOptions
 	gates  map[string]*Gate
+	// removed remembers deregistrations: the catalog may list an
+	// instance for a moment after its agent dropped it, and it is not
+	// removed (nor reported) twice.
+	removed map[string]time.Time
 }
 
 // NewChecker returns a checker reading from eng and consul.
@@ -61,7 +65,7 @@ func NewChecker(eng EngineAPI, consul ConsulAPI, o CheckerOptions) *Checker {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	return &Checker{eng: eng, consul: consul, o: o, gates: map[string]*Gate{}}
+	return &Checker{eng: eng, consul: consul, o: o, gates: map[string]*Gate{}, removed: map[string]time.Time{}}
 }
 
 // Result is one check of one service.
@@ -96,11 +100,15 @@ func (c *Checker) Check(ctx context.Context, svc Service) (Result, error) {
 	}
 	r := Result{Decision: g.Observe(ob)}
 	for _, in := range r.Deregister {
+		if at, ok := c.removed[in.ID]; ok && c.o.Now().Sub(at) < 30*time.Second {
+			continue
+		}
 		rem, err := c.consul.Deregister(ctx, raw[in.ID], c.o.Deregister)
 		if err != nil {
 			r.RemoveErrors = append(r.RemoveErrors, fmt.Errorf("deregister stale instance %s of %s: %w", in.ID, svc.Consul, err))
 			continue
 		}
+		c.removed[in.ID] = c.o.Now()
 		r.Removed = append(r.Removed, rem)
 	}
 	return r, nil

@@ -128,6 +128,15 @@ func TestCheckerRemovesStaleAfterTTLThenConverges(t *testing.T) {
 		{15 * time.Second, Waiting, []string{"greeter-old"}},
 		{16 * time.Second, Converged, []string{"greeter-old"}},
 	}
+	// The catalog may still list it for a moment: not removed twice.
+	consul.instances["go.micro.srv.greeter"] = append(consul.instances["go.micro.srv.greeter"], regInstance("greeter-old", "10.0.1.4", "passing", "15s"))
+	defer func() {
+		now = t0.Add(17 * time.Second)
+		r, err := c.Check(context.Background(), svc)
+		if err != nil || len(r.Removed) != 0 || !slices.Equal(consul.removed, []string{"greeter-old"}) {
+			t.Errorf("second sighting: removed %v (all %v), err %v; want no second removal", r.Removed, consul.removed, err)
+		}
+	}()
 	for i, s := range steps {
 		now = t0.Add(s.at)
 		r, err := c.Check(context.Background(), svc)

@@ -352,9 +352,12 @@ func (g *Gate) Observe(ob Observation) Decision {
 			} else {
 				waiting = append(waiting, fmt.Sprintf("%s (previous version) is critical", in.ID))
 			}
-		case age >= deadline && t.Current:
+		case age >= deadline && t.Current && in.Status != Passing:
+			// Passing but not yet for min-healthy is still a wait: a task
+			// older than the deadline (a redeploy, a rollback to it) is
+			// judged from when the gate first saw it pass.
 			critical = append(critical, in.ID)
-			ts.Problem = fmt.Sprintf("not passing for %s within %s", minHealthy, deadline)
+			ts.Problem = fmt.Sprintf("not passing within %s", deadline)
 		case in.Status == Passing:
 			waiting = append(waiting, fmt.Sprintf("%s passing for %s of %s", in.ID, ts.PassingFor.Truncate(time.Second), minHealthy))
 		default:
@@ -439,7 +442,7 @@ func lateReason(notRegistered, notPassing, running int, service string, deadline
 		parts = append(parts, fmt.Sprintf("%s ran, %d not registered in Consul %s within %s", plural(running, "new task"), notRegistered, service, deadline))
 	}
 	if notPassing > 0 {
-		parts = append(parts, fmt.Sprintf("%s registered in Consul %s but did not pass for %s within %s", plural(notPassing, "new task"), service, minHealthy, deadline))
+		parts = append(parts, fmt.Sprintf("%s registered in Consul %s but not passing within %s", plural(notPassing, "new task"), service, deadline))
 	}
 	return strings.Join(parts, "; ")
 }

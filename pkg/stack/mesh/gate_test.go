@@ -113,7 +113,7 @@ func TestGate(t *testing.T) {
 			steps: []step{
 				{at: 0, tasks: []Task{newTask}, instances: []Instance{inst("greeter-a", "10.0.1.5", Critical, 5)}, want: Waiting},
 				{at: 31, tasks: []Task{newTask}, instances: []Instance{inst("greeter-a", "10.0.1.5", Critical, 5)}, want: Failed,
-					reason: "1 new task registered in Consul s but did not pass for 10s within 30s"},
+					reason: "1 new task registered in Consul s but not passing within 30s"},
 			},
 		},
 		{
@@ -121,6 +121,14 @@ func TestGate(t *testing.T) {
 			opts: Options{Service: "s"},
 			steps: []step{
 				{at: 100, tasks: []Task{{ID: "t", Slot: 1, Addrs: []string{"10.0.1.9"}, Running: true, Current: true, Since: at(0)}}, want: Failed, reason: "1 new task ran, none registered"},
+			},
+		},
+		{
+			name: "a task older than the deadline, passing: judged from when the gate saw it pass (a rollback to it)",
+			opts: Options{Service: "s", MinHealthy: 10 * time.Second, HealthyDeadline: 30 * time.Second},
+			steps: []step{
+				{at: 100, tasks: []Task{{ID: "t", Slot: 1, Addrs: []string{"10.0.1.5"}, Running: true, Current: true, Since: at(0)}}, instances: []Instance{passing(6)}, want: Waiting},
+				{at: 111, tasks: []Task{{ID: "t", Slot: 1, Addrs: []string{"10.0.1.5"}, Running: true, Current: true, Since: at(0)}}, instances: []Instance{passing(6)}, want: Converged},
 			},
 		},
 		{
