@@ -428,9 +428,11 @@ func (w *Watcher) expire(ctx context.Context) error {
 func (w *Watcher) poll(ctx context.Context) error {
 	w.mu.Lock()
 	var ids []string
+	polled := map[string]bool{}
 	for _, t := range w.targets {
 		if t.id != "" && !t.state.Phase.Terminal() {
 			ids = append(ids, t.id)
+			polled[t.id] = true
 		}
 	}
 	w.mu.Unlock()
@@ -470,7 +472,11 @@ func (w *Watcher) poll(ctx context.Context) error {
 	now := w.now()
 	changed := false
 	for _, t := range w.targets {
-		if t.id == "" || t.state.Phase.Terminal() {
+		// A service that started being watched during this poll (its
+		// deploy finished while the engine and the gate were read) was
+		// not asked about: it is evaluated at the next poll, not taken
+		// for removed.
+		if t.id == "" || !polled[t.id] || t.state.Phase.Terminal() {
 			continue
 		}
 		before := t.state

@@ -355,3 +355,35 @@ func TestWaitReady(t *testing.T) {
 		t.Error("waiting for an unknown service returned nil")
 	}
 }
+
+// TestWatcherServiceAddedDuringPoll: a service whose deploy finishes while
+// a poll reads the engine and the gate (the gate's reads are slow) was not
+// asked about in that poll; it must not be taken for removed.
+func TestWatcherServiceAddedDuringPoll(t *testing.T) {
+	run := swarm.TaskStateRunning
+	t0 := time.Now()
+	f := &fakeWatchEngine{services: map[string]swarm.Service{}, tasks: map[string][]swarm.Task{}}
+	a, b := replicated("a", 1, time.Second), replicated("b", 1, time.Second)
+	f.set(a, task("ta", "a", run, run, t0, ""))
+	f.set(b, task("tb", "b", run, run, t0, ""))
+	g := &hookGate{}
+	w := NewWatcher(f, WatchOptions{Gate: g})
+	w.SetGated("a", true)
+	w.Watch("a", "a", KindCreated, a.Spec)
+	g.hook = func() { w.Watch("b", "b", KindUpdated, b.Spec) }
+	for _, st := range evalOnce(t, w, f) {
+		if st.Phase == PhaseFailed {
+			t.Errorf("%s: %s (%s)", st.Service, st.Phase, st.Message)
+		}
+	}
+}
+
+type hookGate struct{ hook func() }
+
+func (g *hookGate) Check(context.Context, string, string) GateState {
+	if g.hook != nil {
+		g.hook()
+		g.hook = nil
+	}
+	return GateState{Message: "waiting"}
+}
