@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os/exec"
 	"strings"
 	"time"
 
@@ -40,6 +41,8 @@ type Options struct {
 	NoMesh            bool
 	MinHealthy        time.Duration
 	HealthyDeadline   time.Duration
+	Canary            uint64
+	CanaryCheck       string
 }
 
 // NewCmdDeploy builds the command. runF replaces the run function in tests
@@ -133,6 +136,12 @@ Exit codes: 0 converged, 1 error (bad file, engine refused), 2 usage,
 			if opts.Detach && opts.RollbackOnFailure {
 				return cmdutil.Usagef("--rollback-on-failure needs to wait: it cannot be used with --detach")
 			}
+			if opts.Canary > 0 && (opts.NoMesh || opts.Detach) {
+				return cmdutil.Usagef("--canary is judged by the mesh gate: it cannot be used with --no-mesh or --detach")
+			}
+			if opts.CanaryCheck != "" && opts.Canary == 0 {
+				return cmdutil.Usagef("--canary-check needs --canary N")
+			}
 			if opts.MinHealthy < 0 || opts.HealthyDeadline < 0 {
 				return cmdutil.Usagef("--min-healthy and --healthy-deadline must not be negative")
 			}
@@ -159,6 +168,8 @@ Exit codes: 0 converged, 1 error (bad file, engine refused), 2 usage,
 	fl.BoolVar(&opts.NoMesh, "no-mesh", false, "do not gate mesh services on Consul: Swarm's convergence alone")
 	fl.DurationVar(&opts.MinHealthy, "min-healthy", 0, "how long a mesh service's new instance must pass continuously (default: its TTL, else 10s)")
 	fl.DurationVar(&opts.HealthyDeadline, "healthy-deadline", 0, "how long a new task has to register and pass in Consul (default: 2 x TTL, at least 30s)")
+	fl.Uint64Var(&opts.Canary, "canary", 0, "first run N tasks of each updated mesh service's new spec next to the old ones; deploy only if they serve (and --canary-check passes)")
+	fl.StringVar(&opts.CanaryCheck, "canary-check", "", "shell command run once the canary serves; exit 0 promotes, anything else aborts (exit 3)")
 	cmdutil.AddOutputFlag(cmd, &opts.Output)
 	return cmd
 }
@@ -208,9 +219,20 @@ func run(ctx context.Context, opts *Options) error {
 		}
 	}
 
+	if opts.Canary > 0 {
+		cres, err := stk.RunCanary(ctx, cli, plan, stk.CanaryOptions{Replicas: opts.Canary, Timeout: opts.Timeout, Mesh: meshOpts,
+			Reporter: newProgress(opts.IO), Check: canaryCheck(opts)})
+		if err != nil {
+			return err
+		}
+		if !cres.Passed {
+			return cmdutil.Unhealthy("stack %s: canary aborted, the old version is untouched: %s", plan.Stack, cres.Reason)
+		}
+		fmt.Fprintln(opts.IO.ErrOut, "canary passed: promoting")
+	}
 	left := opts.Timeout - time.Since(start)
 	if left <= 0 {
-		return cmdutil.Unhealthy("stack %s: --timeout %s passed while planning; nothing was changed", plan.Stack, opts.Timeout)
+		return cmdutil.Unhealthy("stack %s: --timeout %s passed before the deploy; nothing was changed", plan.Stack, opts.Timeout)
 	}
 	prog := newProgress(opts.IO)
 	res, err := stk.Deploy(ctx, cli, plan, stk.DeployOptions{
@@ -244,6 +266,22 @@ func run(ctx context.Context, opts *Options) error {
 		return cmdutil.Unhealthy("stack %s did not converge: %s", res.Stack, strings.Join(res.Failures(), "; "))
 	}
 	return nil
+}
+
+// canaryCheck runs --canary-check through the shell, its output on
+// stderr.
+func canaryCheck(opts *Options) func(context.Context) error {
+	if opts.CanaryCheck == "" {
+		return nil
+	}
+	return func(ctx context.Context) error {
+		c := exec.CommandContext(ctx, "/bin/sh", "-c", opts.CanaryCheck)
+		c.Stdout, c.Stderr = opts.IO.ErrOut, opts.IO.ErrOut
+		if err := c.Run(); err != nil {
+			return fmt.Errorf("%s: %w", opts.CanaryCheck, err)
+		}
+		return nil
+	}
 }
 
 // renderPlan prints what the deploy will do, one line per object.

@@ -289,6 +289,57 @@ func TestMeshDeploy(t *testing.T) {
 		}
 	})
 
+	for _, promote := range []bool{false, true} {
+		t.Run(fmt.Sprintf("canary (check passes: %v)", promote), func(t *testing.T) {
+			t.Parallel()
+			name := "it.can." + strconv.FormatInt(time.Now().UnixNano(), 36)
+			stack, dir := base(t, name)
+			file := m.greeterFile(t, dir, "microctl/greeter:err500", name, 2)
+			p, err := planFile(t, m.cli, stack, file, PlanOptions{Mesh: m.meshOpts()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			checked := false
+			cres, err := RunCanary(context.Background(), m.cli, p, CanaryOptions{Replicas: 1, Mesh: m.meshOpts(), Reporter: logReporter{t},
+				Timeout: 2 * time.Minute, Check: func(context.Context) error {
+					checked = true
+					// While the canary serves, its instance is one of the
+					// service's passing instances, next to v1's two.
+					if n := len(m.passing(t, name)); n != 3 {
+						return fmt.Errorf("%d passing instances, want 3", n)
+					}
+					if !promote {
+						return errors.New("the bench through the gateway saw 500s")
+					}
+					return nil
+				}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !checked || cres.Passed != promote {
+				t.Fatalf("checked %v, result %+v; want passed=%v", checked, cres, promote)
+			}
+			if !promote && !strings.Contains(cres.Reason, "canary check failed: the bench") {
+				t.Errorf("reason %q", cres.Reason)
+			}
+			// The canary is gone either way, and v1 untouched.
+			rows, err := ListServices(context.Background(), m.cli, stack)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(rows) != 1 || rows[0].Image != imgGood {
+				t.Errorf("after the canary: %+v; want only greeter, still %s", rows, imgGood)
+			}
+			if promote {
+				res, err := Deploy(context.Background(), m.cli, p, DeployOptions{Timeout: 2 * time.Minute, Reporter: logReporter{t}, Mesh: m.meshOpts()})
+				if err != nil {
+					t.Fatal(err)
+				}
+				mustConverge(t, res)
+			}
+		})
+	}
+
 	t.Run("ps finds silent tasks and orphan instances", func(t *testing.T) {
 		t.Parallel()
 		name := "it.ps." + strconv.FormatInt(time.Now().UnixNano(), 36)
