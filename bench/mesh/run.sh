@@ -86,8 +86,7 @@ PY
 gated() { mc deploy -f "$FILE" -f "$1" --resolve-image never --rollback-on-failure --timeout 5m; }
 raw() { docker service update --detach=false "$@" "$SVC"; }
 
-# canary needs deploy --canary, which is not built yet: run it by name only.
-cases=${*:-"good good-raw nogate noreg noreg-raw critical critical-raw crash crash-raw"}
+cases=${*:-"good good-raw nogate noreg noreg-raw critical critical-raw crash crash-raw canary"}
 docker network inspect micro >/dev/null 2>&1 || docker network create --driver overlay --attachable micro >/dev/null
 reset
 for _ in $(seq 1 60); do mc key show >/dev/null 2>&1 && break; mc key init >/dev/null 2>&1 || sleep 1; done

@@ -98,6 +98,12 @@ between tasks, so a bad version never takes all capacity before the gate
 reacts. Consul is reached with the global Consul flags (CONSUL_HTTP_ADDR...).
 --no-mesh turns the gate off.
 
+--canary N first runs N tasks of each updated mesh service's new spec next to
+the old ones, as a service STACK_SERVICE-canary under the same Consul name (so
+clients send it real traffic); once the gate calls it serving, --canary-check
+CMD runs (exit 0 passes). The canary is then removed; the deploy goes on only
+if it passed, and otherwise exits 3 with the old version untouched.
+
 Two deploys of one stack do not run at once: the second waits for the first
 (within --timeout), holding a lock on the engine (a Swarm config named
 microctl-deploy-lock_STACK).
