@@ -236,8 +236,12 @@ func TestGateIntegration(t *testing.T) {
 		id := e.greeter(t, "noreg", "microctl/greeter:dev", name, 2, "MICRO_REGISTRY_ADDRESS=consul:1")
 		c := NewChecker(e.cli, e.consul, opts)
 		r := gateUntil(t, c, Service{Name: "noreg", ID: id, Consul: name, Declared: true}, 120*time.Second, final(2))
-		if r.Verdict != Failed || !strings.Contains(r.Reason, "none registered in Consul "+name+" within 20s") {
-			t.Fatalf("verdict %s: %q; want failed, none registered", r.Verdict, r.Reason)
+		// On a loaded node the second task may start well after the first:
+		// at the first one's deadline it is "1 not registered", later
+		// "none registered".
+		if r.Verdict != Failed || !strings.Contains(r.Reason, "registered in Consul "+name+" within 20s") ||
+			!strings.Contains(r.Reason, "not registered") && !strings.Contains(r.Reason, "none registered") {
+			t.Fatalf("verdict %s: %q; want failed, not registered", r.Verdict, r.Reason)
 		}
 	})
 
