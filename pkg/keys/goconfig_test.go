@@ -449,4 +449,3 @@ func TestBackdatedForJWTGo(t *testing.T) {
 		t.Errorf("claims %+v, token %+v", claims, tok)
 	}
 }
-
