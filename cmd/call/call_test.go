@@ -72,7 +72,9 @@ func (f *fakeRegistry) ServiceInstances(_ context.Context, s string) ([]registry
 	return f.instances, nil, registry.ACLFiltering{}, nil
 }
 
-func (f *fakeRegistry) ServiceNames(context.Context) ([]string, error) { return []string{"greeter"}, nil }
+func (f *fakeRegistry) ServiceNames(context.Context) ([]string, error) {
+	return []string{"greeter"}, nil
+}
 
 // microRPC answers like a go-micro server (see pkg/call's test server):
 // 200, the response JSON, or an empty body and Micro-Error.
