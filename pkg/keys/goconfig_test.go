@@ -2,6 +2,7 @@ package keys
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
@@ -12,10 +13,12 @@ import (
 
 	"github.com/hashicorp/consul/api"
 	"github.com/lestrrat-go/jwx/v3/jwa"
+	"github.com/lestrrat-go/jwx/v3/jwk"
 	"github.com/lestrrat-go/jwx/v3/jws"
 	"github.com/lestrrat-go/jwx/v3/jwt"
 
 	"github.com/microctl/microctl/internal/testenv"
+	"github.com/microctl/microctl/pkg/registry"
 )
 
 // seedGateway is the seed's lib/token (InitConfig, enableAutoUpdate) on
@@ -447,5 +450,74 @@ func TestBackdatedForJWTGo(t *testing.T) {
 	}
 	if claims.Exp != t0.Add(time.Hour).Unix() || !tok.NotBefore.Equal(t0.Add(-Backdate)) || !tok.IssuedAt.Equal(t0) {
 		t.Errorf("claims %+v, token %+v", claims, tok)
+	}
+}
+
+// staticKV answers blocking queries from a fixed map: the first query of
+// a key returns it at index 1, later ones block until the context ends.
+type staticKV map[string][]byte
+
+func (s staticKV) KVWatch(ctx context.Context, key string, index uint64, _ time.Duration) (*registry.KVEntry, uint64, error) {
+	if index == 0 {
+		if v, ok := s[key]; ok {
+			return &registry.KVEntry{Key: key, Value: v, ModifyIndex: 1}, 1, nil
+		}
+		return nil, 1, nil
+	}
+	<-ctx.Done()
+	return nil, index, ctx.Err()
+}
+
+// TestVerifierLegacySecret: a gateway on pkg/keys WithLegacySecret accepts
+// kid-less tokens signed with the legacy secret, and still checks kid'd
+// tokens against the JWKS; without the option a kid-less token is refused.
+func TestVerifierLegacySecret(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	secret := "Kq3v0n9Zr5JxT2bLw8YcH1dMeP4sUaGf7oRiVkNjQtE"
+	ed := mustGen(t, EdDSA)
+	now := time.Now().UTC().Truncate(time.Second)
+	ring := &Ring{Schema: 1, Alg: EdDSA, MaxTokenTTL: 3600, Keys: []Key{{Kid: ed.kid, Alg: EdDSA, State: Current, CreatedAt: now, ActivatedAt: ptr(now)}}}
+	j, err := buildJWKS(ring, map[string]jwk.Key{ed.kid: ed.public}, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	jwksDoc, _ := json.Marshal(j)
+	kv := staticKV{DefaultPath + "/jwks": jwksDoc, DefaultLegacyPath: legacyValue(secret, 7)}
+	kidless := forge(t, []byte(secret))
+	kidded, err := signerOf(t, ed, now).Sign(SignOptions{TTL: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	v, err := StartVerifier(ctx, kv, WithLegacySecret())
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if _, err := v.Verify(kidless); err == nil {
+			break
+		} else if time.Now().After(deadline) {
+			t.Fatalf("kid-less token never accepted: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if _, err := v.Verify(kidded.Token); err != nil {
+		t.Fatalf("kid'd token: %v", err)
+	}
+	if _, err := v.Verify(forge(t, []byte("9"))); !errors.Is(err, ErrSignature) {
+		t.Fatalf("forged kid-less token: %v", err)
+	}
+
+	plain, err := StartVerifier(ctx, kv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := plain.Verify(kidless); !errors.Is(err, ErrNoKid) {
+		t.Fatalf("without WithLegacySecret: %v", err)
+	}
+	if _, err := plain.Verify(kidded.Token); err != nil {
+		t.Fatalf("kid'd token: %v", err)
 	}
 }

@@ -58,6 +58,9 @@ type Options struct {
 	OnUpdate func(*KeySet)
 	// Wait is the blocking query's wait time of a Verifier.
 	Wait time.Duration
+	// LegacySecret: a Verifier also verifies kid-less HS256 tokens with
+	// the secret at LegacyPath (WithLegacySecret).
+	LegacySecret bool
 }
 
 // Option sets one Options field.
