@@ -348,6 +348,27 @@ func TestLegacyWritesReachGoConfigWatcher(t *testing.T) {
 		t.Fatal(err)
 	}
 	step("prune")
+	// A ring rolled back by an older microctl has a next key that signed
+	// before: the rotation must not write its secret again.
+	e0, _ := c.KVGet(ctx, s.RingKey())
+	var r Ring
+	if err := json.Unmarshal(e0.Value, &r); err != nil {
+		t.Fatal(err)
+	}
+	old := r.NextKey()
+	old.ActivatedAt = ptr(clk.Now().Add(-time.Hour))
+	b, _ := json.Marshal(&r)
+	if _, err := c.API.KV().Put(&api.KVPair{Key: s.RingKey(), Value: b}, nil); err != nil {
+		t.Fatal(err)
+	}
+	rot, err := s.Rotate(ctx, RotateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	step("rotate past a next key that signed before")
+	if rot.Current == old.Kid || !strings.Contains(strings.Join(rot.Warnings, " "), "signed before") {
+		t.Fatalf("rotation promoted %s again: %+v", old.Kid, rot)
+	}
 	if g.missed != 0 {
 		t.Fatalf("the gateway missed %d changes", g.missed)
 	}
