@@ -308,8 +308,12 @@ func TestLegacyWritesReachGoConfigWatcher(t *testing.T) {
 		}
 		_ = ks
 	}
-	if _, err := s.Init(ctx, InitOptions{Legacy: true}); err != nil {
+	ini, err := s.Init(ctx, InitOptions{Legacy: true})
+	if err != nil {
 		t.Fatal(err)
+	}
+	if !strings.Contains(strings.Join(ini.Warnings, " "), "adopted secret is unsafe") {
+		t.Fatalf("init warnings %v", ini.Warnings)
 	}
 	step("init")
 	ring, _ := s.Ring(ctx)

@@ -74,6 +74,9 @@ func (s *Store) Init(ctx context.Context, o InitOptions) (*Result, error) {
 			if adopted != nil {
 				cur = adopted
 				ch.res.Warnings = append(ch.res.Warnings, fmt.Sprintf("legacy mode: adopted the secret already at %s as the current key %s, so tokens issued with it keep working", s.o.LegacyPath, cur.kid))
+				if err := CheckLegacySecret(string(cur.signer.([]byte))); err != nil {
+					ch.res.Warnings = append(ch.res.Warnings, fmt.Sprintf("legacy mode: the adopted secret is unsafe: %v; rotate soon (microctl key rotate writes a safe one)", err))
+				}
 			} else {
 				ch.res.Warnings = append(ch.res.Warnings, LegacyWarning(s.o.LegacyPath))
 			}
