@@ -44,13 +44,15 @@ const jsonStart = "0123456789-tfn\"[{ \t\r\n"
 var ErrLegacyUnsafe = errors.New("go-config would not read this secret as it is")
 
 // CheckLegacySecret reports whether go-config's watcher hands secret on
-// unchanged. The error says what a gateway would get instead.
+// unchanged. The error never quotes the secret.
 func CheckLegacySecret(secret string) error {
 	if secret == "" {
 		return fmt.Errorf("%w: it is empty", ErrLegacyUnsafe)
 	}
 	if strings.IndexByte(jsonStart, secret[0]) >= 0 {
-		return fmt.Errorf("%w: it starts with %q, which a JSON decoder reads as the start of a value, so gateways would verify with %q", ErrLegacyUnsafe, secret[:1], GoConfigReads(secret))
+		// Which character, or what go-config makes of it, is not said: it
+		// is part of the secret.
+		return fmt.Errorf("%w: its first character is one a JSON value can start with (a digit, '-', 't', 'f', 'n', '\"', '[', '{' or whitespace), so gateways reading it through go-config verify with another, %d-byte key", ErrLegacyUnsafe, len(GoConfigReads(secret)))
 	}
 	if strings.Contains(secret, "${") {
 		// go-config replaces ${VAR} with the environment before parsing.
