@@ -18,6 +18,7 @@ import (
 	"github.com/lestrrat-go/jwx/v3/jwt"
 
 	"github.com/microctl/microctl/internal/testenv"
+	"github.com/microctl/microctl/pkg/doctor"
 	"github.com/microctl/microctl/pkg/registry"
 )
 
@@ -279,7 +280,11 @@ func TestLegacyWritesReachGoConfigWatcher(t *testing.T) {
 	}
 	g := newSeedGateway(legacyJSON(seed), "key")
 	seen := map[string]bool{string(legacyJSON(seed)): true}
-	var lastIndex uint64
+	e0, err := c.KVGet(ctx, DefaultLegacyPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lastIndex := e0.ModifyIndex
 	step := func(what string) {
 		t.Helper()
 		e, err := c.KVGet(ctx, DefaultLegacyPath)
@@ -321,6 +326,18 @@ func TestLegacyWritesReachGoConfigWatcher(t *testing.T) {
 	if err != nil || st.Safe || !st.Matches || !strings.Contains(st.Problem, "another, 1-byte key") || strings.Contains(st.Problem, seed[:4]) {
 		t.Fatalf("adopted digit-first secret not flagged: %+v %v", st, err)
 	}
+	legacyCheck := func() doctor.Result {
+		for _, r := range Probe(s)(ctx) {
+			if r.Check == "keys.legacy" {
+				return r
+			}
+		}
+		t.Fatal("no keys.legacy check for a legacy ring")
+		return doctor.Result{}
+	}
+	if r := legacyCheck(); r.Status != doctor.Fail || r.Hint == "" {
+		t.Fatalf("doctor on an unsafe legacy secret: %+v", r)
+	}
 	for i := range 3 {
 		if _, err := s.Rotate(ctx, RotateOptions{}); err != nil {
 			t.Fatal(err)
@@ -330,6 +347,9 @@ func TestLegacyWritesReachGoConfigWatcher(t *testing.T) {
 			ring, _ := s.Ring(ctx)
 			if st, _ := s.LegacyStatus(ctx, ring); !st.Safe || !st.Matches || st.Problem != "" {
 				t.Fatalf("after a rotation: %+v", st)
+			}
+			if r := legacyCheck(); r.Status != doctor.OK {
+				t.Fatalf("doctor after a rotation: %+v", r)
 			}
 		}
 	}
@@ -354,9 +374,9 @@ func TestLegacyWritesReachGoConfigWatcher(t *testing.T) {
 	step("prune")
 	// A ring rolled back by an older microctl has a next key that signed
 	// before: the rotation must not write its secret again.
-	e0, _ := c.KVGet(ctx, s.RingKey())
+	re, _ := c.KVGet(ctx, s.RingKey())
 	var r Ring
-	if err := json.Unmarshal(e0.Value, &r); err != nil {
+	if err := json.Unmarshal(re.Value, &r); err != nil {
 		t.Fatal(err)
 	}
 	old := r.NextKey()
