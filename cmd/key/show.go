@@ -133,7 +133,7 @@ func renderShow(io *cmdutil.IOStreams, format cmdutil.Format, out ShowRing) erro
 	if out.LegacyPath != "" {
 		fmt.Fprintf(io.Out, "legacy mode: the current HS256 secret is mirrored to %s\n", out.LegacyPath)
 		if l := out.Legacy; l != nil && l.Problem != "" {
-			fmt.Fprintf(io.Out, "legacy secret at %s: %s\n", l.Path, l.Problem)
+			fmt.Fprintf(io.Out, "legacy secret at %s: %s (microctl key rotate fixes it)\n", l.Path, l.Problem)
 		}
 	}
 	fmt.Fprintln(io.Out)

@@ -174,7 +174,7 @@ func (s *Store) LegacyStatus(ctx context.Context, ring *Ring) (*LegacyStatus, er
 		st.Matches = m.kid == ring.CurrentKey().Kid
 	}
 	if err := CheckLegacySecret(d.Key); err != nil {
-		st.Problem = err.Error() + "; the next rotation (microctl key rotate) writes a safe secret"
+		st.Problem = err.Error()
 		return st, nil
 	}
 	st.Safe = true
@@ -196,5 +196,5 @@ func (e *LegacyRollbackError) Error() string {
 
 // Hint says what to do instead.
 func (e *LegacyRollbackError) Hint() string {
-	return "rotate instead (microctl key rotate writes a fresh secret), or restore the key by hand and restart every gateway"
+	return "microctl key rotate writes a fresh secret instead; or restore the key by hand and restart every gateway"
 }
