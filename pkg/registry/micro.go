@@ -281,6 +281,10 @@ func (d *Decoded) decodeOne(kind byte, tag string) {
 		maps.Copy(d.Metadata, kv)
 	case 'e':
 		var ep Endpoint
+		if string(bytes.TrimSpace(body)) == "null" {
+			d.Malformed = append(d.Malformed, MalformedTag{Tag: tag, Reason: "endpoint is JSON null: go-micro lists it as a nil endpoint"})
+			return
+		}
 		if err := json.Unmarshal(body, &ep); err != nil {
 			d.Malformed = append(d.Malformed, MalformedTag{Tag: tag, Reason: "endpoint is not a JSON endpoint" + lostWhat(kind)})
 			return
