@@ -311,7 +311,18 @@ func TestLegacyWritesReachGoConfigWatcher(t *testing.T) {
 		if sg.Kid() != cur || !bytes.Equal(g.key, sg.m.signer.([]byte)) {
 			t.Fatalf("%s: the gateway verifies with %q, the ring's current secret is another (missed %d)", what, g.key, g.missed)
 		}
-		_ = ks
+		// A token the seed's gateway issues (HS256, no kid) with the key it
+		// holds verifies against the ring: key verify in legacy mode.
+		seedTok := jwt.New()
+		_ = seedTok.Set(jwt.IssuedAtKey, clk.Now())
+		_ = seedTok.Set(jwt.ExpirationKey, clk.Now().Add(time.Hour))
+		signed, err := jwt.Sign(seedTok, jwt.WithKey(jwa.HS256(), g.key))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := ks.Verify(string(signed), clk.Now(), DefaultLeeway); err != nil {
+			t.Fatalf("%s: a kid-less token from the seed's gateway: %v", what, err)
+		}
 	}
 	ini, err := s.Init(ctx, InitOptions{Legacy: true})
 	if err != nil {
