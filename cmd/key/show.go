@@ -75,6 +75,10 @@ type ShowRing struct {
 	UpdatedAt             time.Time `json:"updated_at"`
 	UpdatedBy             string    `json:"updated_by,omitempty"`
 	Keys                  []ShowKey `json:"keys"`
+	// Broken names the current key when its private key is missing;
+	// MissingPrivate every key without one (see keys.Health).
+	Broken         string   `json:"broken,omitempty"`
+	MissingPrivate []string `json:"missing_private,omitempty"`
 }
 
 var stateOrder = map[keys.State]int{keys.Next: 0, keys.Current: 1, keys.Previous: 2, keys.Retired: 3}
@@ -111,6 +115,14 @@ func runShow(ctx context.Context, opts *ShowOptions) error {
 			out.Keys = append(out.Keys, ShowKey{Key: *k, AgeSeconds: int64(now.Sub(k.CreatedAt).Seconds()), Verifiable: k.Verifiable(now)})
 		}
 	}
+	h, err := s.Health(ctx, ring)
+	if err != nil {
+		return err
+	}
+	out.Broken, out.MissingPrivate = h.Broken, h.Missing
+	if w := h.Warning(s.Path()); w != "" {
+		fmt.Fprintln(opts.IO.ErrOut, "warning: "+w)
+	}
 	return renderShow(opts.IO, opts.Output, out)
 }
 
@@ -123,6 +135,9 @@ func renderShow(io *cmdutil.IOStreams, format cmdutil.Format, out ShowRing) erro
 		out.Path, out.Generation, maxTTL, out.UpdatedAt.Format(time.RFC3339), out.UpdatedBy)
 	if out.LegacyPath != "" {
 		fmt.Fprintf(io.Out, "legacy mode: the current HS256 secret is mirrored to %s\n", out.LegacyPath)
+	}
+	if out.Broken != "" {
+		fmt.Fprintf(io.Out, "BROKEN: the current key %s has no private key; nothing can sign until microctl key rotate\n", out.Broken)
 	}
 	fmt.Fprintln(io.Out)
 	t := cmdutil.NewTable(io.Out, "KID", "ALG", "STATE", "AGE", "VERIFIES UNTIL")

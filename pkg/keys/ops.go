@@ -61,6 +61,9 @@ func (s *Store) Init(ctx context.Context, o InitOptions) (*Result, error) {
 		if snap.Ring != nil {
 			return nil, &RingExistsError{Path: s.o.Path, Current: snap.Ring.CurrentKey().Kid}
 		}
+		if err := s.checkOverlap(ctx, snap, o.Legacy); err != nil {
+			return nil, err
+		}
 		ring := &Ring{Schema: SchemaVersion, Alg: o.Alg, Bits: o.Bits,
 			MaxTokenTTL: SecondsOf(o.MaxTokenTTL), RotationPeriod: SecondsOf(o.RotationPeriod), Keys: []Key{}}
 		ch := &change{ring: ring}
@@ -182,6 +185,13 @@ func (s *Store) Rotate(ctx context.Context, o RotateOptions) (*Result, error) {
 			ch.res.Previous = cur.Kid
 		}
 		promoted := ring.NextKey()
+		if promoted != nil && slices.Contains(snap.Missing, promoted.Kid) {
+			// It never signed and cannot: retire it and publish a fresh
+			// one below.
+			retire(promoted, now, false)
+			ch.res.Retired = append(ch.res.Retired, promoted.Kid)
+			promoted = nil
+		}
 		if promoted == nil {
 			// A broken or hand-edited ring: sign with a key nobody has
 			// seen yet rather than not rotate, and say so.
@@ -308,6 +318,9 @@ func (s *Store) Rollback(ctx context.Context, o RollbackOptions) (*Result, error
 		if back == nil {
 			return nil, errors.New("no previous key that is still verifiable to roll back to")
 		}
+		if slices.Contains(snap.Missing, back.Kid) {
+			return nil, fmt.Errorf("the previous key %s has no private key at %s: it cannot sign again; rotate instead", back.Kid, s.PrivateKey(back.Kid))
+		}
 		backKid := back.Kid
 		if next := ring.NextKey(); next != nil {
 			if nextKid := next.Kid; next.ActivatedAt == nil {
@@ -367,6 +380,7 @@ func (s *Store) Prune(ctx context.Context, o PruneOptions) (*Result, error) {
 		// holds leaves the rest for another round; each round is a
 		// complete, fenced change of its own.
 		if o.DryRun || !res.Changed || res.deferred == 0 {
+			s.warnBroken(ctx, total)
 			return total, nil
 		}
 	}

@@ -22,6 +22,8 @@ type SignOptions struct {
 	// Claims are added as they are; exp, iat and nbf are set from the
 	// clock and TTL and may not be given here.
 	Claims map[string]any
+	// Force records a TTL longer than the ring's rotation period.
+	Force bool
 }
 
 // Signed is a token and the facts about it.
@@ -61,7 +63,7 @@ func (s *Store) Signer(ctx context.Context) (*Signer, error) {
 		return nil, err
 	}
 	if e == nil {
-		return nil, &CorruptError{Key: s.PrivateKey(cur.Kid), Err: errors.New("missing: it is the current key")}
+		return nil, &BrokenError{Path: s.o.Path, Kid: cur.Kid, Key: s.PrivateKey(cur.Kid)}
 	}
 	var d privateDoc
 	if err := decodeObject(e.Value, &d); err != nil {
@@ -92,6 +94,9 @@ func (s *Store) Sign(ctx context.Context, o SignOptions) (*Signed, error) {
 		o.TTL = DefaultTokenTTL
 	}
 	if err := checkClaims(o); err != nil {
+		return nil, err
+	}
+	if err := s.checkTTLPolicy(ctx, o.TTL, o.Force); err != nil {
 		return nil, err
 	}
 	recorded, err := s.RecordTTL(ctx, o.TTL)

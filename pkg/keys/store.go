@@ -226,6 +226,9 @@ type Snapshot struct {
 	// Other keys under the prefix that microctl did not write; each is a
 	// JSON object (anything else is a CorruptError).
 	Other []string
+	// Missing lists the kids of keys that are not retired yet have no
+	// private key stored: a broken ring (see Store.Health).
+	Missing []string
 }
 
 // Load reads every value under the ring's path and checks it: each is a
@@ -300,7 +303,15 @@ func (s *Store) Load(ctx context.Context) (*Snapshot, error) {
 			continue
 		}
 		if !ok {
-			return nil, &CorruptError{Key: s.PrivateKey(k.Kid), Err: fmt.Errorf("missing: the ring has %s key %s", k.State, k.Kid)}
+			// A missing private key makes the ring broken, not unreadable:
+			// the plans know what to do without it (rotate moves a
+			// missing current key out of the way, replaces a missing next
+			// one), as long as its public half is still in the JWKS.
+			if !k.Alg.Symmetric() && !snap.JWKS.Has(k.Kid) {
+				return nil, &CorruptError{Key: s.PrivateKey(k.Kid), Err: fmt.Errorf("missing, and the JWKS has no public key for %s key %s either", k.State, k.Kid)}
+			}
+			snap.Missing = append(snap.Missing, k.Kid)
+			continue
 		}
 		if p.doc.Alg != k.Alg {
 			return nil, &CorruptError{Key: s.PrivateKey(k.Kid), Err: fmt.Errorf("alg %s, the ring says %s", p.doc.Alg, k.Alg)}
@@ -512,6 +523,15 @@ func (s *Store) stage(txn *registry.Txn, snap *Snapshot, ch *change, now time.Ti
 	for kid, p := range snap.private {
 		pubs[kid], mats[kid] = p.mat.public, p.mat
 	}
+	// A key whose private half is missing keeps the public half the JWKS
+	// already published, so tokens it signed still verify.
+	for _, kid := range snap.Missing {
+		if vk, ok := snap.JWKS.keys[kid]; ok {
+			if pk, ok := vk.key.(jwk.Key); ok {
+				pubs[kid] = pk
+			}
+		}
+	}
 	for _, m := range ch.created {
 		pubs[m.kid], mats[m.kid] = m.public, m
 	}
@@ -545,7 +565,7 @@ func (s *Store) stage(txn *registry.Txn, snap *Snapshot, ch *change, now time.Ti
 		cur := ch.ring.CurrentKey()
 		m := mats[cur.Kid]
 		if m == nil || m.alg != HS256 {
-			return nil, fmt.Errorf("internal error: no HS256 secret for current key %s", cur.Kid)
+			return nil, &BrokenError{Path: s.o.Path, Kid: cur.Kid, Key: s.PrivateKey(cur.Kid)}
 		}
 		legacy, _ = json.Marshal(map[string]string{"key": string(m.signer.([]byte))})
 		var idx uint64
