@@ -57,6 +57,9 @@ func (s *Store) Signer(ctx context.Context) (*Signer, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := s.checkSealing(ring); err != nil {
+		return nil, err
+	}
 	cur := ring.CurrentKey()
 	e, err := s.kv.KVGet(ctx, s.PrivateKey(cur.Kid))
 	if err != nil {
@@ -72,8 +75,13 @@ func (s *Store) Signer(ctx context.Context) (*Signer, error) {
 	if d.Kid != cur.Kid {
 		return nil, &CorruptError{Key: e.Key, Err: fmt.Errorf("holds kid %q", d.Kid)}
 	}
-	m, err := d.material()
+	m, err := s.openDoc(d)
 	if err != nil {
+		var sealed *SealedError
+		var wrong *WrongKEKError
+		if errors.As(err, &sealed) || errors.As(err, &wrong) {
+			return nil, err
+		}
 		return nil, &CorruptError{Key: e.Key, Err: err}
 	}
 	k, err := jwk.Import(m.signer)

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/user"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -58,6 +59,8 @@ type Options struct {
 	OnUpdate func(*KeySet)
 	// Wait is the blocking query's wait time of a Verifier.
 	Wait time.Duration
+	// KEK seals private keys written and opens sealed ones (seal.go).
+	KEK *KEK
 }
 
 // Option sets one Options field.
@@ -249,6 +252,17 @@ func (s *Store) Load(ctx context.Context) (*Snapshot, error) {
 	}
 	snap := &Snapshot{private: map[string]privEntry{}}
 	var ringEntry, jwksEntry *registry.KVEntry
+	// A sealed ring says so, from its public ring document, before any
+	// private key is touched: one line, whatever the number of keys.
+	for i := range l.Entries {
+		if e := &l.Entries[i]; e.Key == s.RingKey() {
+			if r, err := ParseRing(e.Value); err == nil {
+				if err := s.checkSealing(r); err != nil {
+					return nil, err
+				}
+			}
+		}
+	}
 	for i := range l.Entries {
 		e := &l.Entries[i]
 		if strings.HasSuffix(e.Key, "/") && len(e.Value) == 0 {
@@ -271,8 +285,13 @@ func (s *Store) Load(ctx context.Context) (*Snapshot, error) {
 			if d.Kid != kid {
 				return nil, &CorruptError{Key: e.Key, Err: fmt.Errorf("holds kid %q", d.Kid)}
 			}
-			m, err := d.material()
+			m, err := s.openDoc(d)
 			if err != nil {
+				var sealed *SealedError
+				var wrong *WrongKEKError
+				if errors.As(err, &sealed) || errors.As(err, &wrong) {
+					return nil, err
+				}
 				return nil, &CorruptError{Key: e.Key, Err: err}
 			}
 			snap.private[kid] = privEntry{doc: d, mat: m, index: e.ModifyIndex}
@@ -397,6 +416,10 @@ type change struct {
 	grace    time.Duration
 	forced   bool
 	res      Result
+	// sealWith seals the private keys this change writes; rewrite also
+	// re-writes every existing one under it (seal, rekey).
+	sealWith *KEK
+	rewrite  bool
 }
 
 func (c *change) noop() bool { return c == nil || c.ring == nil }
@@ -438,6 +461,11 @@ func (s *Store) update(ctx context.Context, op string, dryRun bool, plan planFun
 		if err != nil {
 			return nil, err
 		}
+		if !ch.noop() {
+			if err := s.sealPolicy(snap, ch, op); err != nil {
+				return nil, err
+			}
+		}
 		return s.finish(ch, op, true), nil
 	}
 	who := s.o.Actor
@@ -474,6 +502,9 @@ func (s *Store) update(ctx context.Context, op string, dryRun bool, plan planFun
 	if ch.noop() {
 		return s.finish(ch, op, false), nil
 	}
+	if err := s.sealPolicy(snap, ch, op); err != nil {
+		return nil, err
+	}
 	ch.ring.Generation++
 	ch.ring.UpdatedAt = now
 	ch.ring.UpdatedBy = who
@@ -509,7 +540,14 @@ func (s *Store) update(ctx context.Context, op string, dryRun bool, plan planFun
 		}
 		return nil, fmt.Errorf("write the ring at %s: %w", s.o.Path, err)
 	}
-	if err := s.readBack(ctx, ch, legacyValue, now); err != nil {
+	rb := s
+	if ch.sealWith != nil && ch.sealWith != s.o.KEK {
+		// rekey: the ring now opens with the new KEK only.
+		c := *s
+		c.o.KEK = ch.sealWith
+		rb = &c
+	}
+	if err := rb.readBack(ctx, ch, legacyValue, now); err != nil {
 		return nil, &ReadBackError{Path: s.o.Path, Err: err}
 	}
 	return res, nil
@@ -550,7 +588,7 @@ func (s *Store) stage(txn *registry.Txn, snap *Snapshot, ch *change, now time.Ti
 	txn.CAS(s.RingKey(), ringJSON, snap.RingIndex)
 	txn.CAS(s.JWKSKey(), jwksJSON, snap.JWKSIndex)
 	for _, m := range ch.created {
-		d, err := m.doc(now)
+		d, err := s.docFor(ch, m, now)
 		if err != nil {
 			return nil, err
 		}
@@ -559,6 +597,27 @@ func (s *Store) stage(txn *registry.Txn, snap *Snapshot, ch *change, now time.Ti
 			return nil, err
 		}
 		txn.CAS(s.PrivateKey(m.kid), b, 0)
+	}
+	if ch.rewrite {
+		// seal and rekey: every stored private key again, sealed under
+		// ch.sealWith, each a check-and-set on the index read.
+		kids := make([]string, 0, len(snap.private))
+		for kid := range snap.private {
+			kids = append(kids, kid)
+		}
+		slices.Sort(kids)
+		for _, kid := range kids {
+			p := snap.private[kid]
+			d, err := s.docFor(ch, p.mat, p.doc.CreatedAt)
+			if err != nil {
+				return nil, err
+			}
+			b, err := json.Marshal(d)
+			if err != nil {
+				return nil, err
+			}
+			txn.CAS(s.PrivateKey(kid), b, p.index)
+		}
 	}
 	var legacy []byte
 	if ch.ring.LegacyPath != "" {
