@@ -32,5 +32,6 @@ func addProductionCommands(cmd *cobra.Command, f *cmdutil.Factory, rf *RingFlags
 	cmd.AddCommand(
 		NewCmdSeal(f, rf, nil),
 		NewCmdRekey(f, rf, nil),
+		NewCmdServe(f, rf, nil),
 	)
 }

@@ -78,6 +78,7 @@ type ShowRing struct {
 	// Broken names the current key when its private key is missing;
 	// MissingPrivate every key without one (see keys.Health).
 	Broken         string   `json:"broken,omitempty"`
+	Sealed         string   `json:"sealed,omitempty"` // the KEK id`
 	MissingPrivate []string `json:"missing_private,omitempty"`
 }
 
@@ -119,7 +120,7 @@ func runShow(ctx context.Context, opts *ShowOptions) error {
 	if err != nil {
 		return err
 	}
-	out.Broken, out.MissingPrivate = h.Broken, h.Missing
+	out.Broken, out.MissingPrivate, out.Sealed = h.Broken, h.Missing, ring.Sealed
 	if w := h.Warning(s.Path()); w != "" {
 		fmt.Fprintln(opts.IO.ErrOut, "warning: "+w)
 	}
@@ -135,6 +136,9 @@ func renderShow(io *cmdutil.IOStreams, format cmdutil.Format, out ShowRing) erro
 		out.Path, out.Generation, maxTTL, out.UpdatedAt.Format(time.RFC3339), out.UpdatedBy)
 	if out.LegacyPath != "" {
 		fmt.Fprintf(io.Out, "legacy mode: the current HS256 secret is mirrored to %s\n", out.LegacyPath)
+	}
+	if out.Sealed != "" {
+		fmt.Fprintf(io.Out, "sealed: private keys are encrypted under KEK id %s (signing and changes need --kek-file)\n", out.Sealed)
 	}
 	if out.Broken != "" {
 		fmt.Fprintf(io.Out, "BROKEN: the current key %s has no private key; nothing can sign until microctl key rotate\n", out.Broken)

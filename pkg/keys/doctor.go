@@ -93,7 +93,7 @@ func probe(ctx context.Context, s *Store, now time.Time) []doctor.Result {
 			nextRes.Detail = fmt.Sprintf("next key %s published %s ago", short(next.Kid), HumanDuration(now.Sub(next.CreatedAt)))
 		}
 	}
-	return append(out, nextRes)
+	return append(append(out, nextRes), productionChecks(ctx, s, ring, now)...)
 }
 
 // short abbreviates a kid for one-line details.
