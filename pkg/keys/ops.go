@@ -138,6 +138,10 @@ type RotateOptions struct {
 	Alg    Alg
 	Bits   int
 	DryRun bool
+	// IfOlderThan, when positive, rotates only if the current key has
+	// signed at least this long, checked under the lock: two schedulers
+	// that decide to rotate at once rotate once.
+	IfOlderThan time.Duration
 }
 
 // Rotate moves every key one step: next becomes current (it has been
@@ -151,6 +155,11 @@ func (s *Store) Rotate(ctx context.Context, o RotateOptions) (*Result, error) {
 	return s.update(ctx, "rotate", o.DryRun, func(snap *Snapshot, now time.Time) (*change, error) {
 		if snap.Ring == nil {
 			return nil, &NoRingError{Path: s.o.Path}
+		}
+		if o.IfOlderThan > 0 {
+			if cur := snap.Ring.CurrentKey(); cur.ActivatedAt != nil && now.Sub(*cur.ActivatedAt) < o.IfOlderThan {
+				return &change{res: Result{Current: cur.Kid}}, nil
+			}
 		}
 		ring := snap.Ring.clone()
 		ch := &change{ring: ring, forced: o.Force}

@@ -177,6 +177,9 @@ type Store struct {
 	// beforeCommit runs between planning and committing; tests use it to
 	// make another writer win the race.
 	beforeCommit func(lock *registry.Lock)
+	// fence, when set, is another lock whose session every write also
+	// checks: the rotator's leadership (rotator.go).
+	fence *registry.Lock
 }
 
 // NewStore returns a store for the ring at WithPath.
@@ -514,6 +517,9 @@ func (s *Store) update(ctx context.Context, op string, dryRun bool, plan planFun
 
 	txn := &registry.Txn{}
 	txn.CheckSession(s.LockKey(), lock.Session)
+	if s.fence != nil {
+		txn.CheckSession(s.fence.Key, s.fence.Session)
+	}
 	legacyValue, err := s.stage(txn, snap, ch, now)
 	if err != nil {
 		return nil, err
