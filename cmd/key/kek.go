@@ -8,7 +8,8 @@ import (
 	"github.com/microctl/microctl/pkg/keys"
 )
 
-func addKEKFlag(pf *pflag.FlagSet, rf *RingFlags) {
+func addProductionFlags(pf *pflag.FlagSet, rf *RingFlags) {
+	pf.Var((*days)(&rf.AuditKeep), "audit-keep", "on every write, also delete audit records older than this (e.g. 90d; default: keep all)")
 	pf.StringVar(&rf.KEKFile, "kek-file", envOr("MICROCTL_KEK_FILE", ""),
 		"file holding the key-encryption key of a sealed ring: 32 random bytes, base64, as `openssl rand -base64 32` writes them (env MICROCTL_KEK_FILE; in Swarm a Docker secret)")
 }
@@ -33,5 +34,6 @@ func addProductionCommands(cmd *cobra.Command, f *cmdutil.Factory, rf *RingFlags
 		NewCmdSeal(f, rf, nil),
 		NewCmdRekey(f, rf, nil),
 		NewCmdServe(f, rf, nil),
+		NewCmdLog(f, rf, nil),
 	)
 }

@@ -22,6 +22,8 @@ type RingFlags struct {
 	Wait       time.Duration
 	// KEKFile holds the key-encryption key of a sealed ring (seal.go).
 	KEKFile string
+	// AuditKeep deletes older audit records on every write (audit.go).
+	AuditKeep time.Duration
 }
 
 func envOr(key, def string) string {
@@ -67,7 +69,7 @@ variables for the connection (CONSUL_HTTP_ADDR, CONSUL_HTTP_TOKEN, ...).`,
 	pf.StringVar(&rf.Path, "path", envOr("MICROCTL_KEY_PATH", keys.DefaultPath), "KV path of the key ring (env MICROCTL_KEY_PATH)")
 	pf.StringVar(&rf.LegacyPath, "legacy-path", keys.DefaultLegacyPath, `KV key legacy mode keeps {"key": secret} at`)
 	pf.DurationVar(&rf.Wait, "wait", keys.DefaultLockWait, "how long a change waits for another operator's lock (0: do not wait)")
-	addKEKFlag(pf, rf)
+	addProductionFlags(pf, rf)
 	cmd.AddCommand(
 		NewCmdInit(f, rf, nil),
 		NewCmdRotate(f, rf, nil),
@@ -91,7 +93,7 @@ func (rf *RingFlags) store(consul func() (*registry.Client, error)) (*keys.Store
 	if err != nil {
 		return nil, err
 	}
-	s, err := keys.NewStore(c, keys.WithPath(rf.Path), keys.WithLegacyPath(rf.LegacyPath), keys.WithLockWait(rf.Wait), keys.WithKEK(kek))
+	s, err := keys.NewStore(c, keys.WithPath(rf.Path), keys.WithLegacyPath(rf.LegacyPath), keys.WithLockWait(rf.Wait), keys.WithKEK(kek), keys.WithAuditKeep(rf.AuditKeep))
 	if err != nil {
 		return nil, cmdutil.Usagef("%v", err)
 	}

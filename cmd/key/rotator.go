@@ -12,7 +12,7 @@ import (
 )
 
 func addRotatorFlags(fl *pflag.FlagSet, opts *RotateOptions) {
-	fl.DurationVar(&opts.Every, "every", 0, "run until stopped, rotating whenever the current key has signed this long (one leader cluster-wide; see microctl key schedule)")
+	fl.Var((*days)(&opts.Every), "every", "run until stopped, rotating whenever the current key has signed this long (one leader cluster-wide; see microctl key schedule)")
 }
 
 // runRotator is `key rotate --every D`: it logs one line per action on

@@ -61,6 +61,9 @@ type Options struct {
 	Wait time.Duration
 	// KEK seals private keys written and opens sealed ones (seal.go).
 	KEK *KEK
+	// AuditKeep, when positive, is how long audit records are kept
+	// (audit.go).
+	AuditKeep time.Duration
 }
 
 // Option sets one Options field.
@@ -398,6 +401,7 @@ type Result struct {
 	RetireAfter  *time.Time `json:"retire_after,omitempty"`
 	Legacy       string     `json:"legacy_path,omitempty"`
 	AuditKey     string     `json:"audit_key,omitempty"`
+	AuditPruned  int        `json:"audit_pruned,omitempty"` // old audit records deleted (--audit-keep)
 	Warnings     []string   `json:"warnings,omitempty"`
 
 	deferred int // private keys left for the next prune round
@@ -534,6 +538,9 @@ func (s *Store) update(ctx context.Context, op string, dryRun bool, plan planFun
 	_, _ = io.ReadFull(s.o.Rand, suffix)
 	res.AuditKey = fmt.Sprintf("%s%s-%s-g%d-%x", s.AuditPrefix(), now.Format("20060102T150405Z"), op, ch.ring.Generation, suffix)
 	b, _ := json.Marshal(rec)
+	if res.AuditPruned, err = s.stageRetention(ctx, txn, now); err != nil {
+		return nil, err
+	}
 	txn.CAS(res.AuditKey, b, 0)
 
 	if s.beforeCommit != nil {
