@@ -35,5 +35,6 @@ func addProductionCommands(cmd *cobra.Command, f *cmdutil.Factory, rf *RingFlags
 		NewCmdRekey(f, rf, nil),
 		NewCmdServe(f, rf, nil),
 		NewCmdLog(f, rf, nil),
+		NewCmdSchedule(f, rf, nil),
 	)
 }

@@ -25,8 +25,10 @@ type RotateOptions struct {
 	Alg    string
 	Bits   int
 	DryRun bool
-	// Every runs the rotator (rotator.go) instead of rotating once.
-	Every time.Duration
+	// Every runs the rotator (rotator.go) instead of rotating once;
+	// ConsulFile is where `key schedule` puts its Consul secret.
+	Every      time.Duration
+	ConsulFile string
 }
 
 // NewCmdRotate builds `key rotate`.
