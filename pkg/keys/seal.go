@@ -70,10 +70,12 @@ func ParseKEK(b []byte) (*KEK, error) {
 	s := bytes.TrimSpace(b)
 	raw, err := base64.StdEncoding.Strict().DecodeString(string(s))
 	if err != nil || len(raw) != 32 {
-		return nil, errors.New("not a key-encryption key: want 32 random bytes, base64 encoded, as `openssl rand -base64 32` writes them")
+		return nil, errNotKEK
 	}
 	return NewKEK(raw)
 }
+
+var errNotKEK = errors.New("not a key-encryption key: want 32 random bytes, base64 encoded, as `openssl rand -base64 32` writes them")
 
 // ReadKEKFile reads a KEK file (--kek-file, MICROCTL_KEK_FILE, a Docker
 // secret). The error names the file, never its content.
@@ -83,7 +85,7 @@ func ReadKEKFile(path string) (*KEK, error) {
 		return nil, err
 	}
 	if len(b) > 1024 {
-		return nil, fmt.Errorf("%s: not a key-encryption key: want 32 random bytes, base64 encoded, as `openssl rand -base64 32` writes them", path)
+		return nil, fmt.Errorf("%s: %w", path, errNotKEK)
 	}
 	k, err := ParseKEK(b)
 	if err != nil {

@@ -336,3 +336,23 @@ func TestLegacyCannotBeSealed(t *testing.T) {
 		t.Fatalf("seal a legacy ring: %v", err)
 	}
 }
+
+// FuzzParseKEK: a KEK file is outside input: whatever it holds, ParseKEK
+// either refuses it or returns a 32-byte key, and never echoes it.
+func FuzzParseKEK(f *testing.F) {
+	f.Add([]byte(base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{1}, 32)) + "\n"))
+	f.Add([]byte("not a key"))
+	f.Add([]byte(strings.Repeat("A", 44)))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		k, err := ParseKEK(b)
+		if err != nil {
+			if err.Error() != errNotKEK.Error() {
+				t.Fatalf("error %q: not the one fixed message (it must never echo the input)", err)
+			}
+			return
+		}
+		if k.ID() == "" || len(k.key) != 32 {
+			t.Fatal("accepted without a key")
+		}
+	})
+}
