@@ -109,7 +109,7 @@ func TestBrokenRing(t *testing.T) {
 			}
 			ks := keyset(t, s)
 			if revoke {
-				mustReject(t, ks, tok.Token, clk.Now(), ErrRetired)
+				mustReject(t, ks, tok.Token, clk.Now(), ErrUnknownKid) // out of the JWKS at once
 			} else {
 				// The public half stayed in the JWKS: tokens the broken
 				// key signed keep verifying for the grace.

@@ -89,18 +89,24 @@ func (s *Store) RunRotator(ctx context.Context, o RotatorOptions) error {
 	}
 	standby := false
 	for ctx.Err() == nil {
+		// Try at once, so a standby says so; then wait on the leader key
+		// with a blocking query.
 		lock, err := s.kv.AcquireLock(ctx, s.RotatorKey(), rec,
-			registry.WithLockWait(5*time.Minute), registry.WithLockName("microctl key rotator "+s.o.Path))
+			registry.WithLockWait(0), registry.WithLockName("microctl key rotator "+s.o.Path))
+		var held *registry.LockHeldError
+		if errors.As(err, &held) {
+			if !standby {
+				o.Logf("standby: %s leads", parseRotator(held.Holder).Who)
+				standby = true
+			}
+			lock, err = s.kv.AcquireLock(ctx, s.RotatorKey(), rec,
+				registry.WithLockWait(5*time.Minute), registry.WithLockName("microctl key rotator "+s.o.Path))
+		}
 		if err != nil {
 			if ctx.Err() != nil {
 				break
 			}
-			var held *registry.LockHeldError
 			if errors.As(err, &held) {
-				if !standby {
-					o.Logf("standby: %s leads", parseRotator(held.Holder).Who)
-					standby = true
-				}
 				continue
 			}
 			if !retry("become leader", err) {
