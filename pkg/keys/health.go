@@ -24,7 +24,7 @@ func (e *BrokenError) Error() string {
 
 // Hint says what to do about it.
 func (e *BrokenError) Hint() string {
-	return "microctl key rotate --path " + e.Path + " (the next key signs from then on; add --revoke --yes if the key leaked)"
+	return "run microctl key rotate --path " + e.Path + ": the next key signs from then on; add --revoke --yes if the key leaked"
 }
 
 // Health is what `key show` and `key prune` say about a ring's private keys.

@@ -215,7 +215,7 @@ func (e *WrongKEKError) Error() string {
 
 // Hint says what to do about it.
 func (e *WrongKEKError) Hint() string {
-	return "use the KEK file the ring was sealed with (microctl key show names its id)"
+	return "use the KEK file the ring was sealed with; microctl key show names its id"
 }
 
 // NotSealedError means a KEK was given for a ring whose private keys are
