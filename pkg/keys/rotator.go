@@ -242,5 +242,5 @@ func (e *EveryTooShortError) Error() string {
 
 // Hint says what to do about it.
 func (e *EveryTooShortError) Hint() string {
-	return fmt.Sprintf("use --every %s or more (the ring's rotation period is set by key init --rotation-period)", e.Limit)
+	return fmt.Sprintf("use --every %s or more; the ring's rotation period is set by key init --rotation-period", e.Limit)
 }
