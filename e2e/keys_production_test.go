@@ -119,3 +119,48 @@ func TestKeyProductionBinary(t *testing.T) {
 		}
 	}
 }
+
+// TestGatewayVerifiesFromJWKSURL: the example gateway with --jwks_url
+// follows `microctl key serve` instead of Consul; after each rotation a
+// token signed by the new current key is accepted at once, because that
+// key was published (and cached) a rotation earlier.
+func TestGatewayVerifiesFromJWKSURL(t *testing.T) {
+	agent := testenv.StartAgent(t)
+	env := []string{"CONSUL_HTTP_ADDR=" + agent.Addr, "CONSUL_HTTP_TOKEN=", "CONSUL_HTTP_TOKEN_FILE=", "MICROCTL_KEK_FILE="}
+	if r := microctl(t, env, "key", "init", "--max-token-ttl", "10m", "--rotation-period", "10s"); r.Code != 0 {
+		t.Fatalf("key init: %d %s", r.Code, r.Stderr)
+	}
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	jwksAddr := ln.Addr().String()
+	ln.Close()
+	start(t, env, binary(t, "."), "key", "serve", "--listen", jwksAddr, "--max-age", "4s")
+	start(t, env, binary(t, "examples/greeter"), "--server_address", "127.0.0.1:0", "--register_ttl", "10", "--register_interval", "5")
+	gw := start(t, append(env, "GATEWAY_NO_REGISTER=1", "GATEWAY_JWKS_URL=http://"+jwksAddr+"/.well-known/jwks.json"),
+		binary(t, "examples/gateway"), "--server_address", "127.0.0.1:0")
+	url := "http://" + gw.waitLine(t, listenRe) + "/"
+	sign := func() string {
+		r := microctl(t, env, "key", "sign", "--sub", "e2e", "--ttl", "10m")
+		if r.Code != 0 {
+			t.Fatalf("key sign: %d %s", r.Code, r.Stderr)
+		}
+		return strings.TrimSpace(r.Stdout)
+	}
+	first := sign()
+	eventually(t, "the gateway accepts a token through the JWKS URL", func() bool {
+		code, _ := get(url, first)
+		return code == 200
+	})
+	for i := range 2 {
+		time.Sleep(5 * time.Second) // longer than the largest max-age: the cache has refreshed
+		if r := microctl(t, env, "key", "rotate"); r.Code != 0 {
+			t.Fatalf("rotate: %d %s", r.Code, r.Stderr)
+		}
+		tok := sign()
+		if code, err := get(url, tok); code != 200 {
+			t.Fatalf("rotation %d: a token of the new current key got %d (%v): the gateway did not know the key", i+1, code, err)
+		}
+		if code, _ := get(url, first); code != 200 {
+			t.Fatalf("rotation %d: the first token got %d", i+1, code)
+		}
+	}
+}
