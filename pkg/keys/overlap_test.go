@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/microctl/microctl/internal/testenv"
+	"github.com/microctl/microctl/pkg/doctor"
 )
 
 // TestOverlappingRingsRefused: a ring cannot be made inside or around
@@ -87,6 +88,11 @@ func TestBrokenRing(t *testing.T) {
 			h, err := s.Health(ctx, ring)
 			if err != nil || h.Broken != tok.Kid || h.Unknown != "" {
 				t.Fatalf("health = %+v, %v", h, err)
+			}
+			for _, r := range Probe(s)(ctx) {
+				if r.Check == "keys.ring" && (r.Status != doctor.Fail || !strings.Contains(r.Detail, "is broken")) {
+					t.Fatalf("doctor on a broken ring: %+v", r)
+				}
 			}
 			var broken *BrokenError
 			if _, err := s.Sign(ctx, SignOptions{TTL: time.Minute}); !errors.As(err, &broken) || broken.Kid != tok.Kid {
