@@ -98,7 +98,9 @@ func Spec(o Options, secretIDs map[string]string) swarm.ServiceSpec {
 	name := ServiceName(o.Stack)
 	args := []string{"key", "rotate", "--every", FormatEvery(o.Every), "--path", o.Path, "--consul-file", "/run/secrets/" + ConsulSecretTarget}
 	args = append(args, o.Args...)
-	var env []string
+	// Audit records and doctor name the rotator $USER@hostname: make that
+	// say which task it is.
+	env := []string{"USER=key-rotator"}
 	refs := []*swarm.SecretReference{secretRef(secretIDs, secretName(o.Stack, "consul", consulJSON(o.Consul)), ConsulSecretTarget)}
 	if len(o.KEK) > 0 {
 		refs = append(refs, secretRef(secretIDs, secretName(o.Stack, "kek", o.KEK), KEKSecretTarget))
@@ -114,6 +116,7 @@ func Spec(o Options, secretIDs map[string]string) swarm.ServiceSpec {
 		TaskTemplate: swarm.TaskSpec{
 			ContainerSpec: &swarm.ContainerSpec{
 				Image:           o.Image,
+				Hostname:        "{{.Service.Name}}.{{.Task.Slot}}",
 				Args:            args,
 				Env:             env,
 				Labels:          map[string]string{labelNamespace: o.Stack},
