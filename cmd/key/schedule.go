@@ -34,6 +34,8 @@ type ScheduleOptions struct {
 	Network       string
 	ServiceConsul string
 	Remove        bool
+	JWKSPort      uint32
+	MaxAge        time.Duration
 }
 
 // NewCmdSchedule builds `key schedule`.
@@ -93,7 +95,9 @@ runs, when it last rotated and when it will next.`,
 	fl.Uint64Var(&opts.Replicas, "replicas", keysched.DefaultReplicas, "copies (one leads)")
 	fl.StringVar(&opts.Network, "network", "", "network to attach, the one Consul is reachable on (e.g. micro)")
 	fl.StringVar(&opts.ServiceConsul, "service-consul-addr", "", "Consul address as the service sees it (default: the one microctl uses)")
-	fl.BoolVar(&opts.Remove, "remove", false, "remove the rotator service and its secrets")
+	fl.BoolVar(&opts.Remove, "remove", false, "remove the rotator service (and the JWKS service) and their secrets")
+	fl.Uint32Var(&opts.JWKSPort, "jwks-port", 0, "also run microctl key serve as <stack>_jwks, published on this host port")
+	fl.DurationVar(&opts.MaxAge, "max-age", 0, "the JWKS service's --max-age (default: key serve's)")
 	return cmd
 }
 
@@ -119,6 +123,15 @@ func runSchedule(ctx context.Context, opts *ScheduleOptions) error {
 		if lim := keys.MaxAgeLimit(ring); opts.Every < lim {
 			return &keys.EveryTooShortError{Every: opts.Every, Limit: lim, Period: ring.RotationPeriod.Duration()}
 		}
+		if opts.JWKSPort != 0 {
+			ma := opts.MaxAge
+			if ma == 0 {
+				ma = keys.DefaultMaxAge
+			}
+			if lim := keys.MaxAgeLimit(ring); ma > lim {
+				return &keys.MaxAgeError{MaxAge: ma, Limit: lim, Period: ring.RotationPeriod.Duration()}
+			}
+		}
 		addr, tok, err := opts.ConsulConfig()
 		if err != nil {
 			return err
@@ -137,7 +150,7 @@ func runSchedule(ctx context.Context, opts *ScheduleOptions) error {
 		}
 		res, err = keysched.Schedule(ctx, d, keysched.Options{Stack: opts.Stack, Path: s.Path(), Every: opts.Every,
 			Image: opts.Image, Replicas: opts.Replicas, Network: opts.Network,
-			Consul: keysched.ConsulSecret{Address: addr, Token: tok}, KEK: kek})
+			Consul: keysched.ConsulSecret{Address: addr, Token: tok}, KEK: kek, JWKSPort: opts.JWKSPort, MaxAge: opts.MaxAge})
 		if err != nil {
 			return err
 		}
@@ -160,6 +173,9 @@ func runSchedule(ctx context.Context, opts *ScheduleOptions) error {
 	t := cmdutil.NewTable(opts.IO.Out)
 	if len(res.Args) > 0 {
 		t.Row("runs", "microctl "+strings.Join(res.Args, " "))
+	}
+	if res.JWKS != "" {
+		t.Row("jwks", fmt.Sprintf("%s: microctl key serve on host port %d", res.JWKS, opts.JWKSPort))
 	}
 	for _, s := range res.Secrets {
 		t.Row("new secret", s)

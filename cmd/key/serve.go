@@ -21,8 +21,9 @@ type ServeOptions struct {
 	Consul func() (*registry.Client, error)
 	Ring   *RingFlags
 
-	Listen string
-	MaxAge time.Duration
+	Listen     string
+	MaxAge     time.Duration
+	ConsulFile string
 }
 
 // NewCmdServe builds `key serve`.
@@ -66,10 +67,15 @@ SIGTERM, then exits 0.`,
 	fl := cmd.Flags()
 	fl.StringVar(&opts.Listen, "listen", "127.0.0.1:8081", "address to listen on")
 	fl.DurationVar(&opts.MaxAge, "max-age", keys.DefaultMaxAge, "longest Cache-Control max-age sent (at most half the ring's rotation period)")
+	fl.StringVar(&opts.ConsulFile, "consul-file", "", `a JSON file {"address": ..., "token": ...} (a Docker secret) for the Consul connection`)
+	_ = fl.MarkHidden("consul-file")
 	return cmd
 }
 
 func runServe(ctx context.Context, opts *ServeOptions) error {
+	if opts.ConsulFile != "" {
+		opts.Consul = func() (*registry.Client, error) { return consulFromFile(opts.ConsulFile) }
+	}
 	s, err := opts.Ring.store(opts.Consul)
 	if err != nil {
 		return err

@@ -63,11 +63,17 @@ type Options struct {
 	KEK      []byte // the KEK file's content, for a sealed ring
 	// Extra arguments for `key rotate` (e.g. --grace).
 	Args []string
+	// JWKSPort, when set, also deploys `key serve` as <stack>_jwks,
+	// published on this host port (mode host: no routing mesh needed).
+	JWKSPort uint32
+	// MaxAge is key serve's --max-age (default: its own).
+	MaxAge time.Duration
 }
 
 // Result says what Schedule or Remove did.
 type Result struct {
 	Service string   `json:"service"`
+	JWKS    string   `json:"jwks_service,omitempty"`
 	Action  string   `json:"action"` // created, updated, removed, none
 	Secrets []string `json:"secrets,omitempty"`
 	Removed []string `json:"removed_secrets,omitempty"`
@@ -77,6 +83,40 @@ type Result struct {
 
 // ServiceName is the rotator's service in stack.
 func ServiceName(stack string) string { return stack + "_key-rotator" }
+
+// JWKSServiceName is the JWKS endpoint's service in stack.
+func JWKSServiceName(stack string) string { return stack + "_jwks" }
+
+// JWKSSpec builds the service spec of `key serve` for the stack: the same
+// image and Consul secret as the rotator, one replica, its port published
+// in host mode.
+func JWKSSpec(o Options, secretIDs map[string]string) swarm.ServiceSpec {
+	spec := Spec(o, secretIDs)
+	spec.Name = JWKSServiceName(o.Stack)
+	delete(spec.Labels, "microctl.key.every")
+	cs := spec.TaskTemplate.ContainerSpec
+	cs.Hostname = ""
+	listen := "0.0.0.0:8081"
+	if o.Network == "host" {
+		// In the host's network namespace there is nothing to publish:
+		// listen on the port itself, on loopback only.
+		listen = fmt.Sprintf("127.0.0.1:%d", o.JWKSPort)
+	}
+	cs.Args = []string{"key", "serve", "--listen", listen, "--path", o.Path, "--consul-file", "/run/secrets/" + ConsulSecretTarget}
+	if o.MaxAge > 0 {
+		cs.Args = append(cs.Args, "--max-age", o.MaxAge.String())
+	}
+	// key serve reads public keys only: no KEK.
+	cs.Env = nil
+	cs.Secrets = cs.Secrets[:1]
+	one := uint64(1)
+	spec.Mode = swarm.ServiceMode{Replicated: &swarm.ReplicatedService{Replicas: &one}}
+	if o.Network != "host" {
+		spec.EndpointSpec = &swarm.EndpointSpec{Ports: []swarm.PortConfig{{Protocol: swarm.PortConfigProtocolTCP,
+			TargetPort: 8081, PublishedPort: o.JWKSPort, PublishMode: swarm.PortConfigPublishModeHost}}}
+	}
+	return spec
+}
 
 // FormatEvery writes a duration the way `--every` reads it back.
 func FormatEvery(d time.Duration) string {
@@ -185,22 +225,15 @@ func Schedule(ctx context.Context, api API, o Options) (*Result, error) {
 	}
 	spec := Spec(o, ids)
 	res.Args = spec.TaskTemplate.ContainerSpec.Args
-	svc, err := findService(ctx, api, res.Service)
-	if err != nil {
+	if res.Action, err = apply(ctx, api, spec); err != nil {
+		cleanup(ctx, api, res.Secrets)
 		return nil, err
 	}
-	if svc == nil {
-		if _, err := api.ServiceCreate(ctx, spec, swarm.ServiceCreateOptions{}); err != nil {
-			cleanup(ctx, api, res.Secrets)
-			return nil, fmt.Errorf("create service %s: %w", res.Service, err)
+	if o.JWKSPort != 0 {
+		res.JWKS = JWKSServiceName(o.Stack)
+		if _, err := apply(ctx, api, JWKSSpec(o, ids)); err != nil {
+			return nil, err
 		}
-		res.Action = "created"
-	} else {
-		if _, err := api.ServiceUpdate(ctx, svc.ID, svc.Version, spec, swarm.ServiceUpdateOptions{}); err != nil {
-			cleanup(ctx, api, res.Secrets)
-			return nil, fmt.Errorf("update service %s: %w", res.Service, err)
-		}
-		res.Action = "updated"
 	}
 	// Secrets of an earlier schedule: removed once no task uses them.
 	for name, id := range existing {
@@ -214,6 +247,27 @@ func Schedule(ctx context.Context, api API, o Options) (*Result, error) {
 		}
 	}
 	return res, nil
+}
+
+// apply creates the service of spec, or updates the one of that name.
+func apply(ctx context.Context, api API, spec swarm.ServiceSpec) (string, error) {
+	svc, err := findService(ctx, api, spec.Name)
+	if err != nil {
+		return "", err
+	}
+	if svc == nil {
+		if _, err := api.ServiceCreate(ctx, spec, swarm.ServiceCreateOptions{}); err != nil {
+			return "", fmt.Errorf("create service %s: %w", spec.Name, err)
+		}
+		return "created", nil
+	}
+	if _, ours := svc.Spec.Labels[LabelRotator]; !ours {
+		return "", fmt.Errorf("a service %s exists and was not made by microctl key schedule; nothing was changed", spec.Name)
+	}
+	if _, err := api.ServiceUpdate(ctx, svc.ID, svc.Version, spec, swarm.ServiceUpdateOptions{}); err != nil {
+		return "", fmt.Errorf("update service %s: %w", spec.Name, err)
+	}
+	return "updated", nil
 }
 
 func cleanup(ctx context.Context, api API, created []string) {
@@ -236,15 +290,22 @@ func Remove(ctx context.Context, api API, stack string) (*Result, error) {
 		stack = DefaultStack
 	}
 	res := &Result{Service: ServiceName(stack), Action: "none"}
-	svc, err := findService(ctx, api, res.Service)
-	if err != nil {
-		return nil, err
-	}
-	if svc != nil {
-		if err := api.ServiceRemove(ctx, svc.ID); err != nil && !cerrdefs.IsNotFound(err) {
-			return nil, fmt.Errorf("remove service %s: %w", res.Service, err)
+	for _, name := range []string{JWKSServiceName(stack), ServiceName(stack)} {
+		svc, err := findService(ctx, api, name)
+		if err != nil {
+			return nil, err
 		}
-		res.Action = "removed"
+		if svc == nil || svc.Spec.Labels[LabelRotator] != stack {
+			continue // not ours (a stack's own service of that name)
+		}
+		if err := api.ServiceRemove(ctx, svc.ID); err != nil && !cerrdefs.IsNotFound(err) {
+			return nil, fmt.Errorf("remove service %s: %w", name, err)
+		}
+		if name == JWKSServiceName(stack) {
+			res.JWKS = name
+		} else {
+			res.Action = "removed"
+		}
 	}
 	secrets, err := rotatorSecrets(ctx, api, stack)
 	if err != nil {

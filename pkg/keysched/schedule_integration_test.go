@@ -3,6 +3,9 @@ package keysched_test
 import (
 	"context"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"math/rand/v2"
 	"testing"
 	"time"
@@ -36,8 +39,11 @@ func TestScheduleRunsRotator(t *testing.T) {
 	}
 	stack := fmt.Sprintf("kstest%d", rand.IntN(1_000_000))
 	t.Cleanup(func() { _, _ = keysched.Remove(context.Background(), cli, stack) })
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
 	res, err := keysched.Schedule(ctx, cli, keysched.Options{Stack: stack, Path: "sched/jwt", Every: 4 * time.Second,
-		Network: "host", Consul: keysched.ConsulSecret{Address: agent.Addr}})
+		Network: "host", Consul: keysched.ConsulSecret{Address: agent.Addr}, JWKSPort: uint32(port), MaxAge: 3 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,11 +67,27 @@ func TestScheduleRunsRotator(t *testing.T) {
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
+	// The JWKS service answers on its host port with the ring's JWKS.
+	url := fmt.Sprintf("http://127.0.0.1:%d/.well-known/jwks.json", port)
+	for {
+		doc, _ := s.JWKSDoc(ctx)
+		if res, err := http.Get(url); err == nil {
+			b, _ := io.ReadAll(res.Body)
+			res.Body.Close()
+			if res.StatusCode == 200 && string(b) == string(doc) && res.Header.Get("ETag") != "" {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the JWKS service never served the ring's JWKS at %s", url)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
 	rm, err := keysched.Remove(ctx, cli, stack)
-	if err != nil || rm.Action != "removed" || len(rm.Removed) != 1 {
+	if err != nil || rm.Action != "removed" || rm.JWKS == "" || len(rm.Removed) != 1 {
 		t.Fatalf("remove: %+v, %v", rm, err)
 	}
-	svcs, _ := cli.ServiceList(ctx, swarm.ServiceListOptions{Filters: filters.NewArgs(filters.Arg("name", keysched.ServiceName(stack)))})
+	svcs, _ := cli.ServiceList(ctx, swarm.ServiceListOptions{Filters: filters.NewArgs(filters.Arg("name", stack+"_"))})
 	secs, _ := cli.SecretList(ctx, swarm.SecretListOptions{Filters: filters.NewArgs(filters.Arg("label", keysched.LabelRotator+"="+stack))})
 	if len(svcs) != 0 || len(secs) != 0 {
 		t.Fatalf("left behind: %d services, %d secrets", len(svcs), len(secs))

@@ -20,22 +20,37 @@ type fakeAPI struct {
 }
 
 func (f *fakeAPI) ServiceList(ctx context.Context, o swarm.ServiceListOptions) ([]swarm.Service, error) {
-	return f.services, nil
+	var out []swarm.Service
+	for _, s := range f.services {
+		if o.Filters.Len() == 0 || o.Filters.ExactMatch("name", s.Spec.Name) {
+			out = append(out, s)
+		}
+	}
+	return out, nil
 }
 
 func (f *fakeAPI) ServiceCreate(ctx context.Context, s swarm.ServiceSpec, o swarm.ServiceCreateOptions) (swarm.ServiceCreateResponse, error) {
-	f.services = append(f.services, swarm.Service{ID: "svc1", Spec: s})
-	return swarm.ServiceCreateResponse{ID: "svc1"}, nil
+	f.services = append(f.services, swarm.Service{ID: "svc-" + s.Name, Spec: s})
+	return swarm.ServiceCreateResponse{ID: "svc-" + s.Name}, nil
 }
 
 func (f *fakeAPI) ServiceUpdate(ctx context.Context, id string, v swarm.Version, s swarm.ServiceSpec, o swarm.ServiceUpdateOptions) (swarm.ServiceUpdateResponse, error) {
-	f.services[0].Spec = s
+	for i := range f.services {
+		if f.services[i].ID == id {
+			f.services[i].Spec = s
+		}
+	}
 	f.updated++
 	return swarm.ServiceUpdateResponse{}, nil
 }
 
 func (f *fakeAPI) ServiceRemove(ctx context.Context, id string) error {
-	f.services = nil
+	for i, s := range f.services {
+		if s.ID == id {
+			f.services = append(f.services[:i], f.services[i+1:]...)
+			return nil
+		}
+	}
 	return nil
 }
 
@@ -94,14 +109,24 @@ func TestScheduleKeepsCredentialsInSecrets(t *testing.T) {
 	if !strings.Contains(consulData, token) || !strings.Contains(consulData, "consul:8500") {
 		t.Fatalf("consul secret: %s", consulData)
 	}
-	// Again with a new token: the service is updated, the old secret goes.
+	// Again with a new token and the JWKS service: the rotator is
+	// updated, the JWKS service created, the old secret goes.
 	o.Consul.Token = "other"
+	o.JWKSPort = 18081
 	res, err = Schedule(ctx, f, o)
-	if err != nil || res.Action != "updated" || f.updated != 1 || len(res.Removed) != 1 || len(f.secrets) != 2 {
+	if err != nil || res.Action != "updated" || f.updated != 1 || len(res.Removed) != 1 || len(f.secrets) != 2 || len(f.services) != 2 {
 		t.Fatalf("reschedule: %+v, %v (secrets %d)", res, err, len(f.secrets))
 	}
+	js := f.services[1].Spec
+	if js.Name != "demo_jwks" || js.EndpointSpec.Ports[0].PublishedPort != 18081 || js.EndpointSpec.Ports[0].PublishMode != swarm.PortConfigPublishModeHost ||
+		len(js.TaskTemplate.ContainerSpec.Secrets) != 1 || len(js.TaskTemplate.ContainerSpec.Env) != 0 {
+		t.Fatalf("jwks spec: %+v %+v", js.Annotations, js.TaskTemplate.ContainerSpec)
+	}
+	if got := strings.Join(js.TaskTemplate.ContainerSpec.Args, " "); !strings.HasPrefix(got, "key serve --listen 0.0.0.0:8081 --path micro/config/jwt --consul-file") {
+		t.Fatalf("jwks args: %s", got)
+	}
 	res, err = Remove(ctx, f, "demo")
-	if err != nil || res.Action != "removed" || len(f.secrets) != 0 || len(f.services) != 0 {
+	if err != nil || res.Action != "removed" || res.JWKS != "demo_jwks" || len(f.secrets) != 0 || len(f.services) != 0 {
 		t.Fatalf("remove: %+v, %v", res, err)
 	}
 	if res, _ := Remove(ctx, f, "demo"); res.Action != "none" {
