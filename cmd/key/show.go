@@ -77,6 +77,11 @@ type ShowRing struct {
 	Keys                  []ShowKey `json:"keys"`
 	// Legacy is what the legacy path holds, in legacy mode.
 	Legacy *keys.LegacyStatus `json:"legacy,omitempty"`
+	// Broken names the current key when its private key is missing;
+	// MissingPrivate every key without one (see keys.Health).
+	Broken         string   `json:"broken,omitempty"`
+	Sealed         string   `json:"sealed,omitempty"` // the KEK id`
+	MissingPrivate []string `json:"missing_private,omitempty"`
 }
 
 var stateOrder = map[keys.State]int{keys.Next: 0, keys.Current: 1, keys.Previous: 2, keys.Retired: 3}
@@ -120,6 +125,14 @@ func runShow(ctx context.Context, opts *ShowOptions) error {
 		}
 		out.Legacy = st
 	}
+	h, err := s.Health(ctx, ring)
+	if err != nil {
+		return err
+	}
+	out.Broken, out.MissingPrivate, out.Sealed = h.Broken, h.Missing, ring.Sealed
+	if w := h.Warning(s.Path()); w != "" {
+		fmt.Fprintln(opts.IO.ErrOut, "warning: "+w)
+	}
 	return renderShow(opts.IO, opts.Output, out)
 }
 
@@ -135,6 +148,12 @@ func renderShow(io *cmdutil.IOStreams, format cmdutil.Format, out ShowRing) erro
 		if l := out.Legacy; l != nil && l.Problem != "" {
 			fmt.Fprintf(io.Out, "legacy secret at %s: %s (microctl key rotate fixes it)\n", l.Path, l.Problem)
 		}
+	}
+	if out.Sealed != "" {
+		fmt.Fprintf(io.Out, "sealed: private keys are encrypted under KEK id %s (signing and changes need --kek-file)\n", out.Sealed)
+	}
+	if out.Broken != "" {
+		fmt.Fprintf(io.Out, "BROKEN: the current key %s has no private key; nothing can sign until microctl key rotate\n", out.Broken)
 	}
 	fmt.Fprintln(io.Out)
 	t := cmdutil.NewTable(io.Out, "KID", "ALG", "STATE", "AGE", "VERIFIES UNTIL")

@@ -224,6 +224,8 @@ type privateDoc struct {
 	CreatedAt time.Time `json:"created_at"`
 	PEM       string    `json:"pem,omitempty"`
 	Secret    string    `json:"secret,omitempty"`
+	// Sealed replaces PEM when the ring is sealed under a KEK (seal.go).
+	Sealed *sealedBox `json:"sealed,omitempty"`
 }
 
 func (m *material) doc(created time.Time) (privateDoc, error) {

@@ -53,6 +53,10 @@ func probe(ctx context.Context, s *Store, now time.Time) []doctor.Result {
 			ringRes = doctor.Result{Check: "keys.ring", Status: doctor.Fail, Detail: err.Error(), Hint: doctor.HintOf(err)}
 		}
 	}
+	if h, _ := s.Health(ctx, ring); h.Broken != "" && ringRes.Status == doctor.OK {
+		e := &BrokenError{Path: s.Path(), Kid: h.Broken, Key: s.PrivateKey(h.Broken)}
+		ringRes = doctor.Result{Check: "keys.ring", Status: doctor.Fail, Detail: e.Error(), Hint: e.Hint()}
+	}
 	if n := len(prunable(ring, now)); n > 0 && ringRes.Status == doctor.OK {
 		ringRes.Status = doctor.Warn
 		ringRes.Detail += fmt.Sprintf("; %d keys past retire_after", n)
@@ -97,7 +101,7 @@ func probe(ctx context.Context, s *Store, now time.Time) []doctor.Result {
 	if ring.LegacyPath != "" {
 		out = append(out, legacyResult(ctx, s, ring))
 	}
-	return out
+	return append(out, productionChecks(ctx, s, ring, now)...)
 }
 
 // legacyResult is keys.legacy, only for rings in legacy mode: the secret

@@ -61,6 +61,9 @@ func (s *Store) Init(ctx context.Context, o InitOptions) (*Result, error) {
 		if snap.Ring != nil {
 			return nil, &RingExistsError{Path: s.o.Path, Current: snap.Ring.CurrentKey().Kid}
 		}
+		if err := s.checkOverlap(ctx, snap, o.Legacy); err != nil {
+			return nil, err
+		}
 		ring := &Ring{Schema: SchemaVersion, Alg: o.Alg, Bits: o.Bits,
 			MaxTokenTTL: SecondsOf(o.MaxTokenTTL), RotationPeriod: SecondsOf(o.RotationPeriod), Keys: []Key{}}
 		ch := &change{ring: ring}
@@ -138,6 +141,10 @@ type RotateOptions struct {
 	Alg    Alg
 	Bits   int
 	DryRun bool
+	// IfOlderThan, when positive, rotates only if the current key has
+	// signed at least this long, checked under the lock: two schedulers
+	// that decide to rotate at once rotate once.
+	IfOlderThan time.Duration
 }
 
 // Rotate moves every key one step: next becomes current (it has been
@@ -151,6 +158,11 @@ func (s *Store) Rotate(ctx context.Context, o RotateOptions) (*Result, error) {
 	return s.update(ctx, "rotate", o.DryRun, func(snap *Snapshot, now time.Time) (*change, error) {
 		if snap.Ring == nil {
 			return nil, &NoRingError{Path: s.o.Path}
+		}
+		if o.IfOlderThan > 0 {
+			if cur := snap.Ring.CurrentKey(); cur.ActivatedAt != nil && now.Sub(*cur.ActivatedAt) < o.IfOlderThan {
+				return &change{res: Result{Current: cur.Kid}}, nil
+			}
 		}
 		ring := snap.Ring.clone()
 		ch := &change{ring: ring, forced: o.Force}
@@ -185,7 +197,13 @@ func (s *Store) Rotate(ctx context.Context, o RotateOptions) (*Result, error) {
 			ch.res.Previous = cur.Kid
 		}
 		promoted := ring.NextKey()
-		if promoted != nil && ring.LegacyPath != "" && promoted.ActivatedAt != nil {
+		if promoted != nil && slices.Contains(snap.Missing, promoted.Kid) {
+			// It never signed and cannot: retire it and publish a fresh
+			// one below.
+			retire(promoted, now, false)
+			ch.res.Retired = append(ch.res.Retired, promoted.Kid)
+			promoted = nil
+		} else if promoted != nil && ring.LegacyPath != "" && promoted.ActivatedAt != nil {
 			// Its secret was written to the legacy path before (it is
 			// the key a rollback displaced): writing it again is a change
 			// a go-config watcher can miss. Sign with a fresh key; the
@@ -325,6 +343,9 @@ func (s *Store) Rollback(ctx context.Context, o RollbackOptions) (*Result, error
 		if back == nil {
 			return nil, errors.New("no previous key that is still verifiable to roll back to")
 		}
+		if slices.Contains(snap.Missing, back.Kid) {
+			return nil, fmt.Errorf("the previous key %s has no private key at %s: it cannot sign again; rotate instead", back.Kid, s.PrivateKey(back.Kid))
+		}
 		backKid := back.Kid
 		if next := ring.NextKey(); next != nil {
 			if nextKid := next.Kid; next.ActivatedAt == nil {
@@ -384,6 +405,7 @@ func (s *Store) Prune(ctx context.Context, o PruneOptions) (*Result, error) {
 		// holds leaves the rest for another round; each round is a
 		// complete, fenced change of its own.
 		if o.DryRun || !res.Changed || res.deferred == 0 {
+			s.warnBroken(ctx, total)
 			return total, nil
 		}
 	}

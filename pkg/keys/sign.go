@@ -30,6 +30,8 @@ type SignOptions struct {
 	// Claims are added as they are; exp, iat and nbf are set from the
 	// clock and TTL and may not be given here.
 	Claims map[string]any
+	// Force records a TTL longer than the ring's rotation period.
+	Force bool
 }
 
 // Signed is a token and the facts about it.
@@ -64,13 +66,16 @@ func (s *Store) Signer(ctx context.Context) (*Signer, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := s.checkSealing(ring); err != nil {
+		return nil, err
+	}
 	cur := ring.CurrentKey()
 	e, err := s.kv.KVGet(ctx, s.PrivateKey(cur.Kid))
 	if err != nil {
 		return nil, err
 	}
 	if e == nil {
-		return nil, &CorruptError{Key: s.PrivateKey(cur.Kid), Err: errors.New("missing: it is the current key")}
+		return nil, &BrokenError{Path: s.o.Path, Kid: cur.Kid, Key: s.PrivateKey(cur.Kid)}
 	}
 	var d privateDoc
 	if err := decodeObject(e.Value, &d); err != nil {
@@ -79,8 +84,13 @@ func (s *Store) Signer(ctx context.Context) (*Signer, error) {
 	if d.Kid != cur.Kid {
 		return nil, &CorruptError{Key: e.Key, Err: fmt.Errorf("holds kid %q", d.Kid)}
 	}
-	m, err := d.material()
+	m, err := s.openDoc(d)
 	if err != nil {
+		var sealed *SealedError
+		var wrong *WrongKEKError
+		if errors.As(err, &sealed) || errors.As(err, &wrong) {
+			return nil, err
+		}
 		return nil, &CorruptError{Key: e.Key, Err: err}
 	}
 	k, err := jwk.Import(m.signer)
@@ -101,6 +111,9 @@ func (s *Store) Sign(ctx context.Context, o SignOptions) (*Signed, error) {
 		o.TTL = DefaultTokenTTL
 	}
 	if err := checkClaims(o); err != nil {
+		return nil, err
+	}
+	if err := s.checkTTLPolicy(ctx, o.TTL, o.Force); err != nil {
 		return nil, err
 	}
 	recorded, err := s.RecordTTL(ctx, o.TTL)
