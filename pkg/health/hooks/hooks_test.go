@@ -24,7 +24,9 @@ import (
 )
 
 func TestWants(t *testing.T) {
-	tr := func(to string) health.Event { return health.Event{Type: health.EventTransition, From: "passing", To: to} }
+	tr := func(to string) health.Event {
+		return health.Event{Type: health.EventTransition, From: "passing", To: to}
+	}
 	for _, tc := range []struct {
 		name string
 		on   []string
