@@ -21,6 +21,7 @@ import (
 	"github.com/microctl/microctl/cmd/doctor"
 	"github.com/microctl/microctl/cmd/health"
 	"github.com/microctl/microctl/cmd/key"
+	"github.com/microctl/microctl/cmd/logs"
 	"github.com/microctl/microctl/cmd/network"
 	"github.com/microctl/microctl/cmd/registry"
 	"github.com/microctl/microctl/cmd/serve"
@@ -85,6 +86,7 @@ unhealthy or did not converge, 130 interrupted.`,
 		stack.NewCmdScale(f, nil),
 		bench.NewCmdBench(f, nil),
 		serve.NewCmdServe(f, nil),
+		logs.NewCmdLogs(f, nil),
 	)
 	markUsageErrors(root)
 	return root
