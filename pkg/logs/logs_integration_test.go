@@ -51,7 +51,11 @@ func (c *collected) line(l logs.Line) error {
 	return nil
 }
 
-func (c *collected) notice(n logs.Notice) { c.mu.Lock(); c.notices = append(c.notices, n); c.mu.Unlock() }
+func (c *collected) notice(n logs.Notice) {
+	c.mu.Lock()
+	c.notices = append(c.notices, n)
+	c.mu.Unlock()
+}
 
 func (c *collected) snapshot() []logs.Line {
 	c.mu.Lock()
@@ -59,7 +63,9 @@ func (c *collected) snapshot() []logs.Line {
 	return append([]logs.Line(nil), c.lines...)
 }
 
-func unique(prefix string) string { return fmt.Sprintf("%s%d", prefix, time.Now().UnixNano()%1_000_000_000) }
+func unique(prefix string) string {
+	return fmt.Sprintf("%s%d", prefix, time.Now().UnixNano()%1_000_000_000)
+}
 
 // TestLogsOfAStack: two greeters without Consul log a known start line;
 // the merged logs have one per slot, in time order, named service.slot@node;
