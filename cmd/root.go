@@ -23,6 +23,7 @@ import (
 	"github.com/microctl/microctl/cmd/key"
 	"github.com/microctl/microctl/cmd/logs"
 	"github.com/microctl/microctl/cmd/network"
+	nodecmd "github.com/microctl/microctl/cmd/node"
 	"github.com/microctl/microctl/cmd/registry"
 	"github.com/microctl/microctl/cmd/serve"
 	"github.com/microctl/microctl/cmd/stack"
@@ -87,6 +88,7 @@ unhealthy or did not converge, 130 interrupted.`,
 		bench.NewCmdBench(f, nil),
 		serve.NewCmdServe(f, nil),
 		logs.NewCmdLogs(f, nil),
+		nodecmd.NewCmdNode(f),
 	)
 	markUsageErrors(root)
 	return root
