@@ -130,11 +130,12 @@ func TestSlowHookNeverBlocks(t *testing.T) {
 			t.Errorf("unexpected failure: %v", f)
 		}
 	}
-	// One running, one queued; the other three found the queue full. (A
-	// worker may already have taken the first event when the second came,
-	// freeing the slot: then 3 ran.)
-	if timedOut+dropped != 5 || timedOut < 2 || dropped < 2 {
-		t.Errorf("timed out %d, dropped %d; want 5 reported, at least 2 of each", timedOut, dropped)
+	// One worker and one queue slot: at most two ran (one taken by the
+	// worker, one waiting); at least three found the queue full. Whether
+	// the worker took the first before the second came is up to the
+	// scheduler.
+	if timedOut+dropped != 5 || timedOut < 1 || timedOut > 2 || dropped < 3 {
+		t.Errorf("timed out %d, dropped %d; want 5 reported: 1-2 run and timed out, the rest dropped", timedOut, dropped)
 	}
 }
 
