@@ -215,10 +215,11 @@ func (r *recorder) Catalog(ctx context.Context) (*registry.Catalog, error) {
 }
 
 func (r *recorder) WatchChecks(ctx context.Context, index uint64, wait time.Duration) ([]registry.Check, registry.BlockingResult, error) {
+	// Counted when sent: a blocking query may be outstanding for minutes.
+	r.count("watch_checks")
 	checks, res, err := r.src.WatchChecks(ctx, index, wait)
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.requests["watch_checks"]++
 	if err == nil && res.Index >= r.checksIndex {
 		r.checks, r.checksIndex = checks, res.Index
 	}
@@ -226,11 +227,14 @@ func (r *recorder) WatchChecks(ctx context.Context, index uint64, wait time.Dura
 }
 
 func (r *recorder) WatchServices(ctx context.Context, index uint64, wait time.Duration) (registry.BlockingResult, error) {
-	res, err := r.src.WatchServices(ctx, index, wait)
+	r.count("watch_services")
+	return r.src.WatchServices(ctx, index, wait)
+}
+
+func (r *recorder) count(query string) {
 	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.requests["watch_services"]++
-	return res, err
+	r.requests[query]++
+	r.mu.Unlock()
 }
 
 func (r *recorder) failed() {
