@@ -442,5 +442,5 @@ func isGone(err error) bool { return errors.Is(err, ErrInstanceGone) }
 
 // Hint says what to do about it.
 func (e *RefusedError) Hint() string {
-	return "nothing was changed; another active, ready node must be able to take the tasks (microctl node ls)"
+	return "nothing was changed; another node must be active and ready to take the tasks: see microctl node ls"
 }
