@@ -21,9 +21,13 @@ for _ in $(seq 100); do
 done
 [ -n "$url" ] || { cat "$DEMO_OUT/exporter.err" >&2; kill "$exporter"; exit 1; }
 echo
-echo "\$ microctl health exporter --listen 127.0.0.1:0 &  curl -s $url | grep -v '^#' | grep go.micro.srv.greeter | head"
+echo "\$ microctl health exporter --listen 127.0.0.1:0 &   curl -s $url    # the greeter's instances, and the requests made"
 curl -sf "$url" >"$DEMO_OUT/metrics.txt"
-grep -v '^#' "$DEMO_OUT/metrics.txt" | grep 'go.micro.srv.greeter' | head -n 12
+# Filtered through files, not a pipe into head: with pipefail, head closing
+# the pipe early would fail the step (SIGPIPE).
+grep -E '^microctl_health_(instance_status|instance_ttl_seconds|instance_interval_seconds|service_instances)[{]' "$DEMO_OUT/metrics.txt" |
+	grep 'go.micro.srv.greeter' >"$DEMO_OUT/metrics-greeter.txt" || true
+head -n 14 "$DEMO_OUT/metrics-greeter.txt"
 grep '^microctl_consul_requests_total' "$DEMO_OUT/metrics.txt"
 kill -INT "$exporter"
 wait "$exporter" || true
