@@ -24,6 +24,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/docker/docker/api/types/container"
@@ -289,6 +290,23 @@ type stream struct {
 	ch    chan Line
 	head  *Line
 	ended bool
+
+	task   string
+	cancel context.CancelFunc
+	// finishedAt: when the task was first seen in a terminal state. The
+	// engine keeps a followed stream of a finished task open forever, so
+	// it is closed a grace period after (its last lines are in by then).
+	finishedAt time.Time
+}
+
+// terminal: the task's container will write no more.
+func terminal(s swarm.TaskState) bool {
+	switch s {
+	case swarm.TaskStateComplete, swarm.TaskStateShutdown, swarm.TaskStateFailed,
+		swarm.TaskStateRejected, swarm.TaskStateRemove, swarm.TaskStateOrphaned:
+		return true
+	}
+	return false
 }
 
 // discover reads the task lists and starts a reader for each task not yet
@@ -303,6 +321,7 @@ func (r *reader) discover(ctx context.Context, initial bool) error {
 		}
 		tasks = append(tasks, ts...)
 	}
+	r.closeFinished(tasks)
 	var fresh []swarm.Task
 	for _, t := range tasks {
 		// A task that never got a container (pending, rejected) has no
@@ -339,7 +358,8 @@ func (r *reader) discover(ctx context.Context, initial bool) error {
 				lo.Tail = strconv.Itoa(r.opts.Tail)
 			}
 		}
-		s := &stream{ch: make(chan Line, r.opts.Queue)}
+		sctx, scancel := context.WithCancel(ctx)
+		s := &stream{ch: make(chan Line, r.opts.Queue), task: t.ID, cancel: scancel}
 		r.mu.Lock()
 		r.streams = append(r.streams, s)
 		r.mu.Unlock()
@@ -350,13 +370,46 @@ func (r *reader) discover(ctx context.Context, initial bool) error {
 			}
 		}
 		r.wg.Add(1)
-		go r.read(ctx, t.ID, base, lo, tty, s)
+		go r.read(sctx, t.ID, base, lo, tty, s)
 	}
 	return nil
 }
 
+// closeFinished ends the follow of tasks that finished more than two poll
+// intervals ago, or that the engine no longer lists: without it, every
+// restart of a crash-looping task would leave one open stream behind.
+func (r *reader) closeFinished(tasks []swarm.Task) {
+	if !r.opts.Follow {
+		return
+	}
+	state := map[string]swarm.TaskState{}
+	for _, t := range tasks {
+		state[t.ID] = t.Status.State
+	}
+	now := time.Now()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, s := range r.streams {
+		st, listed := state[s.task]
+		switch {
+		case !listed:
+			s.cancel()
+		case terminal(st) && s.finishedAt.IsZero():
+			s.finishedAt = now
+		case terminal(st) && now.Sub(s.finishedAt) > 2*r.opts.Poll:
+			s.cancel()
+		}
+	}
+}
+
+// readers counts the task readers running in this process (tests check
+// that a long follow does not accumulate them).
+var readers atomic.Int64
+
 func (r *reader) read(ctx context.Context, taskID string, base Line, lo container.LogsOptions, tty bool, s *stream) {
 	defer r.wg.Done()
+	readers.Add(1)
+	defer readers.Add(-1)
 	defer func() {
 		close(s.ch)
 		r.poke()

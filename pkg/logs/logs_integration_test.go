@@ -185,6 +185,19 @@ func TestLogsFollowAcrossRestarts(t *testing.T) {
 		case <-time.After(250 * time.Millisecond):
 		}
 	}
+	// Finished tasks' streams are closed (the engine would keep them open
+	// forever): the readers do not pile up with the restarts.
+	for {
+		seen := len(tasks())
+		if n := logs.Readers(); seen >= 5 && n < int64(seen) {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("%d readers open after %d tasks: finished tasks are not closed", logs.Readers(), len(tasks()))
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
 	stop()
 	if err := <-done; err != nil {
 		t.Fatalf("follow ended with %v", err)
