@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/microctl/microctl/internal/cmdutil"
+	"github.com/microctl/microctl/internal/textutil"
 	"github.com/microctl/microctl/pkg/health"
 	"github.com/microctl/microctl/pkg/health/hooks"
 )
@@ -81,7 +82,7 @@ func (h *HookOptions) start(errOut io.Writer) runningHooks {
 		hooks.WithOnFailure(func(f hooks.Failure) {
 			mu.Lock()
 			defer mu.Unlock()
-			fmt.Fprintf(errOut, "warning: %s\n", oneLine(f.Error()))
+			fmt.Fprintf(errOut, "warning: %s\n", textutil.OneLine(f.Error()))
 		}))
 	return runningHooks{d: d, timeout: h.Timeout}
 }
@@ -104,5 +105,3 @@ func (r runningHooks) close(errOut io.Writer) {
 		fmt.Fprintln(errOut, "warning: hooks still running at exit were stopped")
 	}
 }
-
-func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
