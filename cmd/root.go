@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/microctl/microctl/cmd/bench"
+	"github.com/microctl/microctl/cmd/call"
 	"github.com/microctl/microctl/cmd/doctor"
 	"github.com/microctl/microctl/cmd/health"
 	"github.com/microctl/microctl/cmd/key"
@@ -88,6 +89,7 @@ unhealthy or did not converge, 130 interrupted.`,
 		serve.NewCmdServe(f, nil),
 		logs.NewCmdLogs(f, nil),
 		nodecmd.NewCmdNode(f),
+		call.NewCmdCall(f, nil),
 	)
 	markUsageErrors(root)
 	return root

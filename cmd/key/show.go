@@ -75,6 +75,8 @@ type ShowRing struct {
 	UpdatedAt             time.Time `json:"updated_at"`
 	UpdatedBy             string    `json:"updated_by,omitempty"`
 	Keys                  []ShowKey `json:"keys"`
+	// Legacy is what the legacy path holds, in legacy mode.
+	Legacy *keys.LegacyStatus `json:"legacy,omitempty"`
 }
 
 var stateOrder = map[keys.State]int{keys.Next: 0, keys.Current: 1, keys.Previous: 2, keys.Retired: 3}
@@ -111,6 +113,13 @@ func runShow(ctx context.Context, opts *ShowOptions) error {
 			out.Keys = append(out.Keys, ShowKey{Key: *k, AgeSeconds: int64(now.Sub(k.CreatedAt).Seconds()), Verifiable: k.Verifiable(now)})
 		}
 	}
+	if ring.LegacyPath != "" {
+		st, err := s.LegacyStatus(ctx, ring)
+		if err != nil {
+			st = &keys.LegacyStatus{Path: ring.LegacyPath, Problem: "cannot be read: " + err.Error()}
+		}
+		out.Legacy = st
+	}
 	return renderShow(opts.IO, opts.Output, out)
 }
 
@@ -123,6 +132,9 @@ func renderShow(io *cmdutil.IOStreams, format cmdutil.Format, out ShowRing) erro
 		out.Path, out.Generation, maxTTL, out.UpdatedAt.Format(time.RFC3339), out.UpdatedBy)
 	if out.LegacyPath != "" {
 		fmt.Fprintf(io.Out, "legacy mode: the current HS256 secret is mirrored to %s\n", out.LegacyPath)
+		if l := out.Legacy; l != nil && l.Problem != "" {
+			fmt.Fprintf(io.Out, "legacy secret at %s: %s (microctl key rotate fixes it)\n", l.Path, l.Problem)
+		}
 	}
 	fmt.Fprintln(io.Out)
 	t := cmdutil.NewTable(io.Out, "KID", "ALG", "STATE", "AGE", "VERIFIES UNTIL")

@@ -74,6 +74,9 @@ func (s *Store) Init(ctx context.Context, o InitOptions) (*Result, error) {
 			if adopted != nil {
 				cur = adopted
 				ch.res.Warnings = append(ch.res.Warnings, fmt.Sprintf("legacy mode: adopted the secret already at %s as the current key %s, so tokens issued with it keep working", s.o.LegacyPath, cur.kid))
+				if err := CheckLegacySecret(string(cur.signer.([]byte))); err != nil {
+					ch.res.Warnings = append(ch.res.Warnings, fmt.Sprintf("legacy mode: the adopted secret is unsafe: %v; rotate soon (microctl key rotate writes a safe one)", err))
+				}
 			} else {
 				ch.res.Warnings = append(ch.res.Warnings, LegacyWarning(s.o.LegacyPath))
 			}
@@ -182,6 +185,17 @@ func (s *Store) Rotate(ctx context.Context, o RotateOptions) (*Result, error) {
 			ch.res.Previous = cur.Kid
 		}
 		promoted := ring.NextKey()
+		if promoted != nil && ring.LegacyPath != "" && promoted.ActivatedAt != nil {
+			// Its secret was written to the legacy path before (it is
+			// the key a rollback displaced): writing it again is a change
+			// a go-config watcher can miss. Sign with a fresh key; the
+			// old one keeps verifying as previous.
+			promoted.State = Previous
+			promoted.DeactivatedAt = ptr(now)
+			promoted.RetireAfter = ptr(now.Add(grace))
+			ch.res.Warnings = append(ch.res.Warnings, fmt.Sprintf("legacy mode: next key %s signed before; a fresh key signs instead, because gateways reading %s through go-config can miss a change back to an earlier secret", promoted.Kid, ring.LegacyPath))
+			promoted = nil
+		}
 		if promoted == nil {
 			// A broken or hand-edited ring: sign with a key nobody has
 			// seen yet rather than not rotate, and say so.
@@ -218,7 +232,7 @@ func checkAlg(ring *Ring, alg Alg, bits int) error {
 		return err
 	}
 	if ring.LegacyPath != "" && alg != HS256 {
-		return fmt.Errorf("the ring is in legacy mode (HS256, mirrored to %s): it cannot take %s keys", ring.LegacyPath, alg)
+		return fmt.Errorf("the ring is in legacy mode (HS256, mirrored to %s): it cannot take %s keys; microctl never leaves legacy mode by itself, because gateways reading %s through go-config keep the last secret written there, and would read the key \"null\" if it were deleted", ring.LegacyPath, alg, ring.LegacyPath)
 	}
 	if ring.LegacyPath == "" && alg == HS256 {
 		return errors.New("HS256 only in legacy mode: a shared secret cannot be published in a JWKS")
@@ -290,6 +304,9 @@ func (s *Store) Rollback(ctx context.Context, o RollbackOptions) (*Result, error
 	return s.update(ctx, "rollback", o.DryRun, func(snap *Snapshot, now time.Time) (*change, error) {
 		if snap.Ring == nil {
 			return nil, &NoRingError{Path: s.o.Path}
+		}
+		if snap.Ring.LegacyPath != "" {
+			return nil, &LegacyRollbackError{LegacyPath: snap.Ring.LegacyPath}
 		}
 		ring := snap.Ring.clone()
 		ch := &change{ring: ring, forced: o.Force}

@@ -15,6 +15,14 @@ import (
 // DefaultTokenTTL is the lifetime of a token from `key sign` unless --ttl.
 const DefaultTokenTTL = 15 * time.Minute
 
+// Backdate is how far before the signing time a token's iat and nbf lie.
+// jwt-go v3.2.0, which the seed's gateway verifies with, compares both
+// with zero leeway (claims.go: verifyIat and verifyNbf are now >= iat and
+// now >= nbf, and MapClaims/StandardClaims.Valid check both), so a gateway
+// whose clock is one second behind the signer's would reject a token made
+// that second. exp is not moved: a token lives its full TTL from signing.
+const Backdate = 30 * time.Second
+
 // SignOptions are the contents of a token.
 type SignOptions struct {
 	Subject string
@@ -29,7 +37,8 @@ type Signed struct {
 	Token     string    `json:"-"` // printed on its own, never inside other output
 	Kid       string    `json:"kid"`
 	Alg       Alg       `json:"alg"`
-	IssuedAt  time.Time `json:"issued_at"`
+	IssuedAt  time.Time `json:"issued_at"`  // when it was signed
+	NotBefore time.Time `json:"not_before"` // its iat and nbf: IssuedAt - Backdate
 	ExpiresAt time.Time `json:"expires_at"`
 	// RecordedTTL is true when this TTL was longer than any before and
 	// was written to the ring, so rotations keep the key long enough.
@@ -122,7 +131,7 @@ func checkClaims(o SignOptions) error {
 	return nil
 }
 
-// Sign makes a token: iat and nbf now, exp now+TTL, a random jti, the
+// Sign makes a token: iat and nbf Backdate before now, exp now+TTL, a random jti, the
 // subject and claims; the header carries the kid and alg.
 func (sg *Signer) Sign(o SignOptions) (*Signed, error) {
 	if o.TTL == 0 {
@@ -148,7 +157,8 @@ func (sg *Signer) Sign(o SignOptions) (*Signed, error) {
 			return nil, err
 		}
 	}
-	for k, v := range map[string]any{jwt.IssuedAtKey: now, jwt.NotBeforeKey: now, jwt.ExpirationKey: now.Add(o.TTL)} {
+	nbf := now.Add(-Backdate)
+	for k, v := range map[string]any{jwt.IssuedAtKey: nbf, jwt.NotBeforeKey: nbf, jwt.ExpirationKey: now.Add(o.TTL)} {
 		if err := set(k, v); err != nil {
 			return nil, err
 		}
@@ -167,7 +177,7 @@ func (sg *Signer) Sign(o SignOptions) (*Signed, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sign: %w", err)
 	}
-	return &Signed{Token: string(b), Kid: sg.m.kid, Alg: sg.m.alg, IssuedAt: now, ExpiresAt: now.Add(o.TTL)}, nil
+	return &Signed{Token: string(b), Kid: sg.m.kid, Alg: sg.m.alg, IssuedAt: now, NotBefore: nbf, ExpiresAt: now.Add(o.TTL)}, nil
 }
 
 // KeySet returns the keys `key verify` checks a token against: the public

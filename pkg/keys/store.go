@@ -58,6 +58,9 @@ type Options struct {
 	OnUpdate func(*KeySet)
 	// Wait is the blocking query's wait time of a Verifier.
 	Wait time.Duration
+	// LegacySecret: a Verifier also verifies kid-less HS256 tokens with
+	// the secret at LegacyPath (WithLegacySecret).
+	LegacySecret bool
 }
 
 // Option sets one Options field.
@@ -547,15 +550,18 @@ func (s *Store) stage(txn *registry.Txn, snap *Snapshot, ch *change, now time.Ti
 		if m == nil || m.alg != HS256 {
 			return nil, fmt.Errorf("internal error: no HS256 secret for current key %s", cur.Kid)
 		}
-		legacy, _ = json.Marshal(map[string]string{"key": string(m.signer.([]byte))})
+		legacy = legacyValue(string(m.signer.([]byte)), ch.ring.Generation)
 		var idx uint64
 		if snap.Legacy != nil {
 			idx = snap.Legacy.ModifyIndex
 		}
-		if snap.Legacy == nil || string(snap.Legacy.Value) != string(legacy) {
+		// Written only when the secret changes, and then with the new
+		// generation beside it, so no write repeats an earlier value.
+		if old, err := parseLegacy(valueOf(snap.Legacy)); snap.Legacy == nil || err != nil || old.Key != string(m.signer.([]byte)) {
 			txn.CAS(ch.ring.LegacyPath, legacy, idx)
 		} else {
 			txn.CheckIndex(ch.ring.LegacyPath, idx)
+			legacy = snap.Legacy.Value
 		}
 	}
 	for _, b := range [][]byte{ringJSON, jwksJSON} {
@@ -583,6 +589,13 @@ func (s *Store) stage(txn *registry.Txn, snap *Snapshot, ch *change, now time.Ti
 		return nil, fmt.Errorf("the change needs %d operations, over Consul's %d per transaction", txn.Len()+auditOps, registry.MaxTxnOps)
 	}
 	return legacy, nil
+}
+
+func valueOf(e *registry.KVEntry) []byte {
+	if e == nil {
+		return nil
+	}
+	return e.Value
 }
 
 // finish fills in the result from the planned ring.
