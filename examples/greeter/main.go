@@ -7,6 +7,7 @@
 //
 //	GET /        "Hello from <instance id>"
 //	GET /health  "ok" (503 while shutting down)
+//	POST /       Greeter.Call the go-micro rpc way, with -rpc (rpc.go)
 //
 // Flags keep go-micro's names and environment variables.
 package main
@@ -38,6 +39,7 @@ type config struct {
 	// and :err500); both off by default.
 	criticalAfter time.Duration
 	failRequests  bool
+	rpc           bool // also serve Greeter.Call the go-micro rpc way (rpc.go)
 }
 
 func parseFlags(args []string) (config, error) {
@@ -56,6 +58,7 @@ func parseFlags(args []string) (config, error) {
 	}
 	fs.DurationVar(&c.criticalAfter, "critical_after", c.criticalAfter, "register, then after this long stop heartbeating and mark the check critical while still serving: a version that goes critical, for deploy gate tests (env GREETER_CRITICAL_AFTER)")
 	fs.BoolVar(&c.failRequests, "fail_requests", os.Getenv("GREETER_FAIL_REQUESTS") == "1", "answer 500 on every request to / while registering and passing: a bad version only real traffic shows, for canary tests (env GREETER_FAIL_REQUESTS=1)")
+	fs.BoolVar(&c.rpc, "rpc", os.Getenv("GREETER_RPC") == "1", "also serve and register Greeter.Call the go-micro rpc way on POST / (env GREETER_RPC=1)")
 	return c, fs.Parse(args)
 }
 
@@ -87,12 +90,16 @@ func run(ctx context.Context, c config) error {
 	if err != nil {
 		return err
 	}
+	endpoints := []registry.Endpoint{{Name: "Greeter.Hello",
+		Request:  &registry.Value{Name: "Request", Type: "Request"},
+		Response: &registry.Value{Name: "Response", Type: "Response"},
+		Metadata: map[string]string{"method": "GET", "path": "/"}}}
+	if c.rpc {
+		endpoints = append(endpoints, rpcEndpoint)
+	}
 	in, err := c.Instance(ln,
 		map[string]string{"transport": "http", "broker": "http", "server": "http", "registry": "consul", "protocol": "http"},
-		[]registry.Endpoint{{Name: "Greeter.Hello",
-			Request:  &registry.Value{Name: "Request", Type: "Request"},
-			Response: &registry.Value{Name: "Response", Type: "Response"},
-			Metadata: map[string]string{"method": "GET", "path": "/"}}})
+		endpoints)
 	if err != nil {
 		return err
 	}
@@ -106,6 +113,9 @@ func run(ctx context.Context, c config) error {
 		}
 		fmt.Fprintf(w, "Hello from %s\n", in.ID)
 	})
+	if c.rpc {
+		mux.HandleFunc("POST /{$}", rpcHandler(c.Name, in.ID))
+	}
 	mux.HandleFunc("GET /health", func(w http.ResponseWriter, r *http.Request) {
 		if draining.Load() {
 			http.Error(w, "shutting down", http.StatusServiceUnavailable)
