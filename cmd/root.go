@@ -27,6 +27,7 @@ import (
 	"github.com/microctl/microctl/cmd/stack"
 	"github.com/microctl/microctl/cmd/swarm"
 	"github.com/microctl/microctl/cmd/version"
+	"github.com/microctl/microctl/internal/boundhttp"
 	"github.com/microctl/microctl/internal/cmdutil"
 	pkgdoctor "github.com/microctl/microctl/pkg/doctor"
 )
@@ -64,6 +65,7 @@ unhealthy or did not converge, 130 interrupted.`,
 	pf := root.PersistentFlags()
 	f.ConsulFlags.Register(pf)
 	f.DockerFlags.Register(pf)
+	f.Timeout.Register(pf)
 	pf.BoolVar(&noColor, "no-color", false, "no colour and no redrawn progress (also: NO_COLOR)")
 
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
@@ -196,6 +198,16 @@ func report(w io.Writer, cmd *cobra.Command, err error) int {
 	case code == cmdutil.ExitInterrupted:
 		fmt.Fprintln(w, "interrupted")
 	default:
+		// A request that got no answer, or a server that is not what it
+		// should be, is said once in its own words, whatever the layers
+		// above wrapped around it.
+		var te *boundhttp.TimeoutError
+		var we *boundhttp.WrongPeerError
+		if errors.As(err, &te) {
+			err = te
+		} else if errors.As(err, &we) {
+			err = we
+		}
 		msg := oneLine(err.Error())
 		if h := pkgdoctor.HintOf(err); h != "" {
 			msg += " (" + h + ")"

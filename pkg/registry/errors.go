@@ -2,6 +2,7 @@ package registry
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/hashicorp/consul/api"
 
+	"github.com/microctl/microctl/internal/boundhttp"
 	"github.com/microctl/microctl/internal/neterr"
 )
 
@@ -61,6 +63,21 @@ func Classify(addr string, err error) error {
 	var pe *PermissionError
 	if errors.As(err, &ue) || errors.As(err, &pe) {
 		return err
+	}
+	// The transport's own verdicts name the address and say it all; the
+	// url.Error around them would only repeat the URL.
+	var te *boundhttp.TimeoutError
+	if errors.As(err, &te) {
+		return te
+	}
+	var we *boundhttp.WrongPeerError
+	if errors.As(err, &we) {
+		return we
+	}
+	var syn *json.SyntaxError
+	if errors.As(err, &syn) || strings.Contains(err.Error(), "invalid character") {
+		// An answer that is not JSON where Consul always sends JSON.
+		return &boundhttp.WrongPeerError{Peer: "a Consul agent", Addr: addr, Saw: "its answer is not JSON"}
 	}
 	var se api.StatusError
 	if errors.As(err, &se) {

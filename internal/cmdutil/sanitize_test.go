@@ -1,0 +1,55 @@
+package cmdutil
+
+import (
+	"strings"
+	"testing"
+	"unicode/utf8"
+)
+
+func TestSanitize(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"plain", "plain"},
+		{"grüße 世界", "grüße 世界"},
+		{"with space", "with space"},
+		{"\x1b[31mred\x1b[0m", `\x1b[31mred\x1b[0m`},
+		{"\x1b]0;pwned\x07", `\x1b]0;pwned\x07`},
+		{"a\tb\nc\rd", `a\tb\nc\rd`},
+		{"del\x7f", `del\x7f`},
+		{"c1\u009b31m", `c1\u009b31m`},
+		{"bidi\u202egnp.exe", `bidi\u202egnp.exe`},
+		{"bad\xffutf8", `bad\xffutf8`},
+		{"", ""},
+	} {
+		if got := Sanitize(tc.in); got != tc.want {
+			t.Errorf("Sanitize(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+func TestCell(t *testing.T) {
+	long := strings.Repeat("é", MaxCell+50)
+	got := Cell(long)
+	if n := utf8.RuneCountInString(got); n != MaxCell || !strings.HasSuffix(got, "…") {
+		t.Errorf("Cell(long) has %d characters, ends %q", n, got[len(got)-6:])
+	}
+	if got := Cell("short"); got != "short" {
+		t.Errorf("Cell(short) = %q", got)
+	}
+}
+
+func FuzzSanitize(f *testing.F) {
+	for _, s := range []string{"a", "\x1b[2J", "\u202e", "\xff", "\x9b"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		out := Sanitize(s)
+		if !utf8.ValidString(out) {
+			t.Fatalf("invalid UTF-8 out of %q", s)
+		}
+		for _, r := range out {
+			if r < 0x20 || r == 0x7f || unsafeRune(r) {
+				t.Fatalf("Sanitize(%q) kept %U", s, r)
+			}
+		}
+	})
+}
