@@ -82,6 +82,9 @@ func Classify(addr string, err error) error {
 	var se api.StatusError
 	if errors.As(err, &se) {
 		if se.Code == 403 || (se.Code == 401 && !isACLDisabled(err)) {
+			if !consulRefusal(se.Body) {
+				return notConsulStatus(addr, se.Code, se.Body)
+			}
 			return &PermissionError{Addr: addr, Detail: aclDetail(strings.TrimSpace(se.Body)), Err: err}
 		}
 		return err
@@ -89,6 +92,11 @@ func Classify(addr string, err error) error {
 	// Some code paths of the api package format status codes into plain
 	// strings rather than returning StatusError.
 	msg := err.Error()
+	for _, code := range []int{401, 403} {
+		if strings.Contains(msg, fmt.Sprintf("Unexpected response code: %d", code)) && !isACLDisabled(err) && !consulRefusal(msg) {
+			return notConsulStatus(addr, code, trimStatus(msg))
+		}
+	}
 	if strings.Contains(msg, "Unexpected response code: 403") || strings.Contains(msg, "Permission denied") || strings.Contains(msg, "ACL not found") {
 		return &PermissionError{Addr: addr, Detail: aclDetail(trimStatus(msg)), Err: err}
 	}
@@ -100,6 +108,25 @@ func Classify(addr string, err error) error {
 		return &UnreachableError{Addr: addr, Err: err}
 	}
 	return err
+}
+
+// consulRefusal reports whether a 401/403 body is Consul's own words.
+// Consul refuses with "Permission denied…", "ACL not found" or "ACL
+// support disabled"; anything else refusing (an API gateway answering 401 to
+// every request without a bearer token) is not Consul, and taking it for
+// a Consul refusal made doctor report "Consul answers" for it.
+func consulRefusal(body string) bool {
+	return strings.Contains(body, "Permission denied") || strings.Contains(body, "ACL not found") ||
+		strings.Contains(body, "ACL support disabled") || strings.Contains(body, "token")
+}
+
+func notConsulStatus(addr string, code int, body string) error {
+	body = strings.TrimSpace(body)
+	if len(body) > 60 {
+		body = body[:60] + "…"
+	}
+	saw := fmt.Sprintf("it answered %d with %q, which is not how Consul refuses a request", code, body)
+	return &boundhttp.WrongPeerError{Peer: "a Consul agent", Addr: addr, Saw: saw}
 }
 
 // aclDetail rewords Consul's terse "ACL not found", which is about the

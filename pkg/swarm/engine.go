@@ -89,7 +89,8 @@ func ClassifyEngine(host string, err error) error {
 	if errors.As(err, &we) {
 		return we
 	}
-	if client.IsErrConnectionFailed(err) || cerrdefs.IsUnavailable(err) || isDialError(err) {
+	if client.IsErrConnectionFailed(err) || cerrdefs.IsUnavailable(err) || isDialError(err) ||
+		errors.Is(err, context.DeadlineExceeded) {
 		return &EngineUnreachableError{Host: host, Err: err}
 	}
 	return err
