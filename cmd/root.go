@@ -88,8 +88,46 @@ unhealthy or did not converge, 130 interrupted.`,
 		bench.NewCmdBench(f, nil),
 		serve.NewCmdServe(f, nil),
 	)
+	// cobra adds its help and completion commands only when it executes,
+	// after markUsageErrors would have run: add them now so that
+	// `completion nosuch` is a usage error like any unknown command, and
+	// replace help with one that refuses an unknown topic (cobra's prints
+	// "Unknown help topic" and exits 0).
+	root.SetHelpCommand(newHelpCmd(root))
+	root.InitDefaultHelpCmd()
+	root.InitDefaultCompletionCmd()
 	markUsageErrors(root)
 	return root
+}
+
+func newHelpCmd(root *cobra.Command) *cobra.Command {
+	return &cobra.Command{
+		Use:   "help [command]",
+		Short: "Help about any command",
+		Long:  "Help provides help for any command in the application.\nSimply type microctl help [path to command] for full details.",
+		ValidArgsFunction: func(c *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
+			cmd, _, err := root.Find(args)
+			if err != nil {
+				return nil, cobra.ShellCompDirectiveNoFileComp
+			}
+			var names []string
+			for _, sub := range cmd.Commands() {
+				if sub.IsAvailableCommand() {
+					names = append(names, sub.Name())
+				}
+			}
+			return names, cobra.ShellCompDirectiveNoFileComp
+		},
+		RunE: func(c *cobra.Command, args []string) error {
+			cmd, rest, err := root.Find(args)
+			if err != nil || cmd == nil || len(rest) > 0 {
+				return cmdutil.Usagef("unknown help topic %q", strings.Join(args, " "))
+			}
+			cmd.InitDefaultHelpFlag()
+			cmd.InitDefaultVersionFlag()
+			return cmd.Help()
+		},
+	}
 }
 
 // markUsageErrors makes every error that cobra raises before a command's

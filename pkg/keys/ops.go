@@ -218,10 +218,10 @@ func checkAlg(ring *Ring, alg Alg, bits int) error {
 		return err
 	}
 	if ring.LegacyPath != "" && alg != HS256 {
-		return fmt.Errorf("the ring is in legacy mode (HS256, mirrored to %s): it cannot take %s keys", ring.LegacyPath, alg)
+		return &AlgError{Err: fmt.Errorf("the ring is in legacy mode (HS256, mirrored to %s): it cannot take %s keys", ring.LegacyPath, alg)}
 	}
 	if ring.LegacyPath == "" && alg == HS256 {
-		return errors.New("HS256 only in legacy mode: a shared secret cannot be published in a JWKS")
+		return &AlgError{Err: errors.New("HS256 only in legacy mode: a shared secret cannot be published in a JWKS")}
 	}
 	return nil
 }
