@@ -3,10 +3,12 @@ package health
 import (
 	"cmp"
 	"context"
+	"fmt"
 	"math/rand/v2"
 	"net"
 	"slices"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/microctl/microctl/pkg/registry"
@@ -28,6 +30,11 @@ const (
 	EventCheckAdded   = "check_added"
 	EventCheckRemoved = "check_removed"
 	EventFlapping     = "flapping"
+	// EventReconnected: Consul answers again after failed requests, or its
+	// index went backwards (an agent that restarted and lost its state).
+	// The watcher has re-read everything; the events that follow it are
+	// every difference from its last view. Output says which.
+	EventReconnected = "reconnected"
 )
 
 // Event is one change seen while watching.
@@ -85,7 +92,8 @@ type WatchOptions struct {
 	MinInterval time.Duration
 	// BackoffMin and BackoffMax bound the wait after a failed request; it
 	// doubles per failure, with jitter, so that many watchers restarted
-	// together do not retry together.
+	// together do not retry together. BackoffMax defaults to 10 s: a
+	// restarted agent is noticed within seconds, not a minute.
 	BackoffMin, BackoffMax time.Duration
 	// A check that changes state FlapTransitions times within FlapWindow
 	// is reported as flapping.
@@ -114,7 +122,7 @@ func (o *WatchOptions) defaults() {
 		o.BackoffMin = time.Second
 	}
 	if o.BackoffMax <= 0 {
-		o.BackoffMax = time.Minute
+		o.BackoffMax = 10 * time.Second
 	}
 	if o.FlapTransitions <= 0 {
 		o.FlapTransitions = 4
@@ -151,6 +159,10 @@ func sleep(ctx context.Context, d time.Duration) error {
 type Watcher struct {
 	src  Source
 	opts WatchOptions
+	// down is set by a blocking loop whose request failed, and cleared by
+	// the first loop to succeed again, which asks for a full re-read: one
+	// "reconnected" per outage, however many loops saw it.
+	down atomic.Bool
 }
 
 // NewWatcher returns a watcher reading from src.
@@ -239,7 +251,14 @@ func (w *Watcher) Run(ctx context.Context, emit func(Event)) error {
 	defer cancel()
 	checksCh := make(chan checksMsg)
 	servicesCh := make(chan registry.BlockingResult)
-	go w.loop(ctx, cat.ChecksIndex, func(ctx context.Context, idx uint64) (uint64, func(bool), error) {
+	resyncCh := make(chan string)
+	resync := func(reason string) {
+		select {
+		case resyncCh <- reason:
+		case <-ctx.Done():
+		}
+	}
+	go w.loop(ctx, cat.ChecksIndex, resync, func(ctx context.Context, idx uint64) (uint64, func(bool), error) {
 		checks, res, err := w.src.WatchChecks(ctx, idx, w.opts.Wait)
 		return res.Index, func(reset bool) {
 			select {
@@ -248,7 +267,7 @@ func (w *Watcher) Run(ctx context.Context, emit func(Event)) error {
 			}
 		}, err
 	})
-	go w.loop(ctx, 0, func(ctx context.Context, idx uint64) (uint64, func(bool), error) {
+	go w.loop(ctx, 0, resync, func(ctx context.Context, idx uint64) (uint64, func(bool), error) {
 		res, err := w.src.WatchServices(ctx, idx, w.opts.Wait)
 		return res.Index, func(bool) {
 			select {
@@ -260,6 +279,11 @@ func (w *Watcher) Run(ctx context.Context, emit func(Event)) error {
 
 	var retry <-chan time.Time
 	var failures int
+	// full: the next refresh replaces the whole view, checks included,
+	// even when its index is lower than the one last seen (after a restart
+	// the agent counts from scratch). justResynced drops the second loop's
+	// request for the same outage.
+	full, justResynced := false, false
 	refresh := func() {
 		cat, err := w.src.Catalog(ctx)
 		if err != nil {
@@ -274,7 +298,9 @@ func (w *Watcher) Run(ctx context.Context, emit func(Event)) error {
 		}
 		failures, retry = 0, nil
 		next := viewOf(cat)
-		if cat.ChecksIndex < cur.checksIndex {
+		if full {
+			full = false
+		} else if cat.ChecksIndex < cur.checksIndex {
 			// The checks loop has seen newer checks than this read did:
 			// keep them, take the instances.
 			next.checks, next.checksIndex = cur.checks, cur.checksIndex
@@ -289,10 +315,19 @@ func (w *Watcher) Run(ctx context.Context, emit func(Event)) error {
 			return nil
 		case <-retry:
 			refresh()
+		case reason := <-resyncCh:
+			if justResynced {
+				continue
+			}
+			justResynced, full = true, true
+			emit(Event{Time: w.opts.Now(), Type: EventReconnected, Output: reason})
+			refresh()
 		case <-servicesCh:
 			// Any registration or deregistration, with or without a check.
+			justResynced = false
 			refresh()
 		case m := <-checksCh:
+			justResynced = false
 			if m.res.Index < cur.checksIndex && !m.reset {
 				continue // older than what a catalog read already gave
 			}
@@ -325,7 +360,12 @@ func (w *Watcher) Run(ctx context.Context, emit func(Event)) error {
 
 // loop runs one blocking query after another. fetch returns the index the
 // response carried and a function delivering the response.
-func (w *Watcher) loop(ctx context.Context, index uint64, fetch func(context.Context, uint64) (uint64, func(reset bool), error)) {
+//
+// After failures, the first loop to get an answer again asks for a full
+// re-read (resync) instead of delivering; so does a loop that sees the
+// index go backwards with no failure in between.
+func (w *Watcher) loop(ctx context.Context, index uint64, resync func(reason string),
+	fetch func(context.Context, uint64) (uint64, func(reset bool), error)) {
 	var last time.Time
 	failures := 0
 	first := index == 0
@@ -343,13 +383,31 @@ func (w *Watcher) loop(ctx context.Context, index uint64, fetch func(context.Con
 		if err != nil {
 			d := w.backoff(failures)
 			failures++
+			w.down.Store(true)
 			w.opts.OnError(err, d)
 			if w.opts.Sleep(ctx, d) != nil {
 				return
 			}
 			continue
 		}
+		recovered := failures > 0
 		failures = 0
+		if recovered && w.down.CompareAndSwap(true, false) {
+			if got < index {
+				index = 0 // Consul's rule: a backwards index starts over
+			} else {
+				index = max(got, 1)
+			}
+			first = false
+			resync("Consul answers again; the whole state was read again")
+			continue
+		}
+		if !recovered && got > 0 && got < index {
+			reason := fmt.Sprintf("Consul's index went backwards (%d after %d): the agent restarted or its state was restored; the whole state was read again", got, index)
+			index, first = 0, false // Consul's rule: a backwards index starts over
+			resync(reason)
+			continue
+		}
 		switch {
 		case got == 0:
 			// An index must be positive; 0 would make every next request
