@@ -219,6 +219,9 @@ func ExitCode(err error) int {
 
 // report prints err on one line and returns its exit code.
 func report(w io.Writer, cmd *cobra.Command, err error) int {
+	// An error can quote what it got (a name, a daemon's message, a
+	// server's answer): shown, never executed.
+	w = cmdutil.NewSafeWriter(w)
 	code := ExitCode(err)
 	var unhealthy *cmdutil.UnhealthyError
 	switch {

@@ -2,6 +2,7 @@ package cmdutil
 
 import (
 	"fmt"
+	"io"
 	"strings"
 	"unicode/utf8"
 )
@@ -90,4 +91,70 @@ func hasUnsafeRune(s string) bool {
 func unsafeRune(r rune) bool {
 	return (r >= 0x80 && r <= 0x9f) || (r >= 0x202a && r <= 0x202e) || (r >= 0x2066 && r <= 0x2069) ||
 		r == 0x200e || r == 0x200f || r == 0x061c || r == 0x2028 || r == 0x2029
+}
+
+// SafeWriter is the last line of defence on stdout: whatever a command
+// prints, a control character or escape sequence that came from outside is
+// written visibly, not executed. Newlines and tabs pass (they are layout);
+// C0 controls and invalid UTF-8 become \xNN (they cannot occur in JSON,
+// whose encoder escapes them itself); DEL, C1 controls and bidirectional
+// overrides become \uNNNN, which inside a JSON string is a valid escape of
+// the same character, so -o json stays valid and whole.
+type SafeWriter struct {
+	w       io.Writer
+	pending []byte // an incomplete UTF-8 sequence at the end of the last write
+}
+
+// NewSafeWriter wraps w.
+func NewSafeWriter(w io.Writer) *SafeWriter { return &SafeWriter{w: w} }
+
+// Write implements io.Writer; it reports len(p) written on success.
+func (s *SafeWriter) Write(p []byte) (int, error) {
+	buf := append(s.pending, p...)
+	s.pending = nil
+	var out []byte
+	clean := 0 // buf[clean:i] is still to be copied as is
+	for i := 0; i < len(buf); {
+		c := buf[i]
+		if c >= 0x20 && c < 0x7f || c == '\n' || c == '\t' {
+			i++
+			continue
+		}
+		if c >= 0x80 {
+			if !utf8.FullRune(buf[i:]) {
+				s.pending = append([]byte(nil), buf[i:]...)
+				buf = buf[:i]
+				break
+			}
+			r, size := utf8.DecodeRune(buf[i:])
+			if !(r == utf8.RuneError && size == 1) && !unsafeRune(r) {
+				i += size
+				continue
+			}
+			out = append(out, buf[clean:i]...)
+			if r == utf8.RuneError && size == 1 {
+				out = fmt.Appendf(out, `\x%02x`, c)
+			} else {
+				out = fmt.Appendf(out, `\u%04x`, r)
+			}
+			i += size
+			clean = i
+			continue
+		}
+		out = append(out, buf[clean:i]...)
+		if c == 0x7f {
+			out = append(out, `\u007f`...)
+		} else {
+			out = fmt.Appendf(out, `\x%02x`, c)
+		}
+		i++
+		clean = i
+	}
+	if clean < len(buf) {
+		out = append(out, buf[clean:]...)
+	}
+	if _, err := s.w.Write(out); err != nil {
+		return 0, err
+	}
+	return len(p), nil
 }

@@ -53,3 +53,30 @@ func FuzzSanitize(f *testing.F) {
 		}
 	})
 }
+
+func TestSafeWriter(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		writes []string
+		want   string
+	}{
+		{"plain text and layout pass", []string{"a\tb\nc ü 世界\n"}, "a\tb\nc ü 世界\n"},
+		{"escape sequences are shown", []string{"\x1b[2J\x1b]0;x\x07\r"}, `\x1b[2J\x1b]0;x\x07\x0d`},
+		{"C1, DEL and bidi as JSON-valid escapes", []string{"\"a\u009bb\x7f\u202e\""}, `"a\u009bb\u007f\u202e"`},
+		{"invalid UTF-8", []string{"x\xffy"}, `x\xffy`},
+		{"a character split across writes", []string{"gr\xc3", "\xbc\xc3\x9f"}, "grüß"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var b strings.Builder
+			w := NewSafeWriter(&b)
+			for _, s := range tc.writes {
+				if n, err := w.Write([]byte(s)); err != nil || n != len(s) {
+					t.Fatalf("Write = %d, %v", n, err)
+				}
+			}
+			if b.String() != tc.want {
+				t.Errorf("wrote %q, want %q", b.String(), tc.want)
+			}
+		})
+	}
+}
