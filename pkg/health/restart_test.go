@@ -104,6 +104,9 @@ func TestWatchAcrossAgentRestart(t *testing.T) {
 			t.Fatalf("after the restart the events add up to %v, want %v; events: %+v", model, want, seen)
 		}
 	}
+	for _, e := range seen {
+		t.Logf("%s %s/%s %s %s->%s %s", e.Type, e.Service, e.Instance, e.Check, e.From, e.To, e.Output)
+	}
 	if seen[0].Type != health.EventReconnected {
 		t.Errorf("first event after the restart is %q, want %q; events: %+v", seen[0].Type, health.EventReconnected, seen)
 	}
