@@ -298,6 +298,15 @@ func (w *Watcher) Run(ctx context.Context, emit func(Event)) error {
 		}
 		failures, retry = 0, nil
 		next := viewOf(cat)
+		if !full && cat.ChecksIndex < cur.checksIndex && cat.ChecksIndex > 0 {
+			// Reads go to the leader, whose index never goes back: a
+			// whole read older than the last checks seen means the agent
+			// restarted or its state was restored, with no failed request
+			// to tell. It is a resync like any other.
+			emit(Event{Time: w.opts.Now(), Type: EventReconnected,
+				Output: fmt.Sprintf("Consul's index went backwards (%d after %d): the agent restarted or its state was restored; the whole state was read again", cat.ChecksIndex, cur.checksIndex)})
+			full, justResynced = true, true
+		}
 		if full {
 			full = false
 		} else if cat.ChecksIndex < cur.checksIndex {
@@ -392,7 +401,10 @@ func (w *Watcher) loop(ctx context.Context, index uint64, resync func(reason str
 		}
 		recovered := failures > 0
 		failures = 0
-		if recovered && w.down.CompareAndSwap(true, false) {
+		// Any loop's failure counts: the loop that answers first after an
+		// outage may be one whose request was not in flight when the agent
+		// went, and so never failed itself.
+		if w.down.CompareAndSwap(true, false) {
 			if got < index {
 				index = 0 // Consul's rule: a backwards index starts over
 			} else {
