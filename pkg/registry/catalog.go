@@ -3,6 +3,8 @@ package registry
 import (
 	"cmp"
 	"context"
+	"errors"
+	"fmt"
 	"slices"
 	"sync"
 	"time"
@@ -378,6 +380,12 @@ func (c *Client) ServiceInstances(ctx context.Context, service string) ([]Servic
 	}
 	meta, err := c.API.Raw().Query(endpoint("/v1/health/service/", service), &entries, c.query(ctx))
 	if err != nil {
+		var se api.StatusError
+		if errors.As(err, &se) && se.Code == 400 {
+			// Consul refuses some names outright (control characters), with
+			// an empty body: say which name.
+			return nil, nil, ACLFiltering{}, fmt.Errorf("Consul at %s refused the service name %q as malformed (400 Bad Request)", c.Addr, service)
+		}
 		return nil, nil, ACLFiltering{}, c.Err(err)
 	}
 	filtered := ACLFiltering{Services: meta.ResultsFilteredByACLs}
