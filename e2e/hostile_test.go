@@ -196,8 +196,8 @@ func seedHostile(t *testing.T, c *registry.Client) {
 	ag := c.API.Agent()
 	regs := []*api.AgentServiceRegistration{
 		{ID: "evil-1", Name: evilService, Address: "127.0.0.1", Port: 1,
-			Tags: []string{escTag, longValue},
-			Meta: map[string]string{"title": titleOSC, "file": bidiOverride, "long": longValue},
+			Tags:  []string{escTag, longValue},
+			Meta:  map[string]string{"title": titleOSC, "file": bidiOverride, "long": longValue},
 			Check: &api.AgentServiceCheck{CheckID: "service:evil-1", TTL: "10m"}},
 		{ID: "wide-1", Name: wideService, Address: "127.0.0.1", Port: 2,
 			Check: &api.AgentServiceCheck{CheckID: "service:wide-1", TTL: "10m"}},
