@@ -47,7 +47,9 @@ func TestWatchAcrossAgentRestart(t *testing.T) {
 	events := make(chan health.Event, 100)
 	ready := make(chan map[string]string, 1)
 	w := health.NewWatcher(c, health.WatchOptions{
-		Wait: 2 * time.Second, MinInterval: 50 * time.Millisecond,
+		// The default wait (5m): a blocking query sent with the old agent's
+		// index to the restarted one would block for all of it.
+		MinInterval: 50 * time.Millisecond,
 		BackoffMin: 100 * time.Millisecond, BackoffMax: 500 * time.Millisecond,
 		Ready: func(ins []health.Instance) {
 			m := map[string]string{}

@@ -281,9 +281,11 @@ func (w *Watcher) Run(ctx context.Context, emit func(Event)) error {
 	var failures int
 	// full: the next refresh replaces the whole view, checks included,
 	// even when its index is lower than the one last seen (after a restart
-	// the agent counts from scratch). justResynced drops the second loop's
-	// request for the same outage.
-	full, justResynced := false, false
+	// the agent counts from scratch).
+	full := false
+	backwards := func(got uint64) string {
+		return fmt.Sprintf("Consul's index went backwards (%d after %d): the agent restarted or its state was restored; the whole state was read again", got, cur.checksIndex)
+	}
 	refresh := func() {
 		cat, err := w.src.Catalog(ctx)
 		if err != nil {
@@ -303,9 +305,8 @@ func (w *Watcher) Run(ctx context.Context, emit func(Event)) error {
 			// whole read older than the last checks seen means the agent
 			// restarted or its state was restored, with no failed request
 			// to tell. It is a resync like any other.
-			emit(Event{Time: w.opts.Now(), Type: EventReconnected,
-				Output: fmt.Sprintf("Consul's index went backwards (%d after %d): the agent restarted or its state was restored; the whole state was read again", cat.ChecksIndex, cur.checksIndex)})
-			full, justResynced = true, true
+			emit(Event{Time: w.opts.Now(), Type: EventReconnected, Output: backwards(cat.ChecksIndex)})
+			full = true
 		}
 		if full {
 			full = false
@@ -325,18 +326,22 @@ func (w *Watcher) Run(ctx context.Context, emit func(Event)) error {
 		case <-retry:
 			refresh()
 		case reason := <-resyncCh:
-			if justResynced {
-				continue
-			}
-			justResynced, full = true, true
+			full = true
 			emit(Event{Time: w.opts.Now(), Type: EventReconnected, Output: reason})
 			refresh()
 		case <-servicesCh:
 			// Any registration or deregistration, with or without a check.
-			justResynced = false
 			refresh()
 		case m := <-checksCh:
-			justResynced = false
+			if m.reset && m.res.Index < cur.checksIndex && m.res.Index > 0 {
+				// The checks went back in time: a restarted agent. Say so
+				// and read everything again rather than diff checks
+				// against instances of the old agent.
+				emit(Event{Time: w.opts.Now(), Type: EventReconnected, Output: backwards(m.res.Index)})
+				full = true
+				refresh()
+				continue
+			}
 			if m.res.Index < cur.checksIndex && !m.reset {
 				continue // older than what a catalog read already gave
 			}
@@ -370,9 +375,10 @@ func (w *Watcher) Run(ctx context.Context, emit func(Event)) error {
 // loop runs one blocking query after another. fetch returns the index the
 // response carried and a function delivering the response.
 //
-// After failures, the first loop to get an answer again asks for a full
-// re-read (resync) instead of delivering; so does a loop that sees the
-// index go backwards with no failure in between.
+// After failures (of any loop), the first loop to get an answer again asks
+// for a full re-read (resync) instead of delivering: one per outage. An
+// index that goes backwards with no failure seen is delivered as a reset,
+// and the main loop makes it a resync.
 func (w *Watcher) loop(ctx context.Context, index uint64, resync func(reason string),
 	fetch func(context.Context, uint64) (uint64, func(reset bool), error)) {
 	var last time.Time
@@ -393,13 +399,17 @@ func (w *Watcher) loop(ctx context.Context, index uint64, resync func(reason str
 			d := w.backoff(failures)
 			failures++
 			w.down.Store(true)
+			// The next request must not block: an agent that restarted
+			// counts from a lower index, and a blocking query with the
+			// old one would wait its whole wait (minutes) before
+			// returning anything.
+			index = 0
 			w.opts.OnError(err, d)
 			if w.opts.Sleep(ctx, d) != nil {
 				return
 			}
 			continue
 		}
-		recovered := failures > 0
 		failures = 0
 		// Any loop's failure counts: the loop that answers first after an
 		// outage may be one whose request was not in flight when the agent
@@ -412,12 +422,6 @@ func (w *Watcher) loop(ctx context.Context, index uint64, resync func(reason str
 			}
 			first = false
 			resync("Consul answers again; the whole state was read again")
-			continue
-		}
-		if !recovered && got > 0 && got < index {
-			reason := fmt.Sprintf("Consul's index went backwards (%d after %d): the agent restarted or its state was restored; the whole state was read again", got, index)
-			index, first = 0, false // Consul's rule: a backwards index starts over
-			resync(reason)
 			continue
 		}
 		switch {
