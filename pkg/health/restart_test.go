@@ -50,7 +50,7 @@ func TestWatchAcrossAgentRestart(t *testing.T) {
 		// The default wait (5m): a blocking query sent with the old agent's
 		// index to the restarted one would block for all of it.
 		MinInterval: 50 * time.Millisecond,
-		BackoffMin: 100 * time.Millisecond, BackoffMax: 500 * time.Millisecond,
+		BackoffMin:  100 * time.Millisecond, BackoffMax: 500 * time.Millisecond,
 		Ready: func(ins []health.Instance) {
 			m := map[string]string{}
 			for _, in := range ins {
