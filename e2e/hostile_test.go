@@ -107,6 +107,7 @@ func hostileCases() []hostileCase {
 		{name: "help on an unknown topic", args: []string{"help", "nosuch"}, code: 2, want: `unknown help topic "nosuch"`},
 		{name: "rm of an impossible stack name", args: []string{"rm", "bad name"}, code: 2, want: `invalid stack name "bad name"`},
 		{name: "ps of an impossible stack name", args: []string{"ps", "x/y"}, code: 2, want: `invalid stack name "x/y"`},
+		{name: "deploy with an impossible --stack", args: []string{"deploy", "-f", "x.yml", "--stack", "Bad Name!"}, code: 2, want: `invalid --stack "Bad Name!"`},
 		{name: "scale with a service twice", args: []string{"scale", "e2e-hostile_a=1", "e2e-hostile_a=2"}, code: 2, want: "e2e-hostile_a is given more than once"},
 		{name: "key rotate HS256 outside legacy mode", args: []string{"key", "rotate", "--alg", "HS256"}, code: 2, want: "HS256 only in legacy mode"},
 		{name: "negative --timeout", args: []string{"--timeout", "-1s", "registry", "ls"}, code: 2, want: "--timeout -1s is negative"},

@@ -9,7 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/microctl/microctl/internal/cmdutil"
-	"github.com/microctl/microctl/pkg/swarm"
+	stk "github.com/microctl/microctl/pkg/stack"
 )
 
 // ScaleOptions are the inputs of `microctl scale`.
@@ -54,7 +54,7 @@ Environment: DOCKER_HOST, DOCKER_TLS_VERIFY, DOCKER_CERT_PATH.`,
 				}
 				seen[name] = true
 			}
-			r, err := swarm.ParseScale(args)
+			r, err := stk.ParseScale(args)
 			if err != nil {
 				return cmdutil.Usagef("%v", err)
 			}
@@ -79,8 +79,8 @@ func runScale(ctx context.Context, opts *ScaleOptions) error {
 	if err != nil {
 		return err
 	}
-	prog := swarm.NewProgress(opts.IO.ErrOut, opts.IO.ProgressEnabled(), 0)
-	states, err := swarm.Scale(ctx, cli, opts.Replicas, swarm.WaitOptions{Detach: opts.Detach, Timeout: opts.Timeout, Reporter: prog})
+	prog := newProgress(opts.IO)
+	states, err := stk.Scale(ctx, cli, opts.Replicas, stk.WaitOptions{Detach: opts.Detach, Timeout: opts.Timeout, Reporter: prog})
 	prog.Done()
 	if err != nil {
 		return err

@@ -68,3 +68,21 @@ func CheckStackName(name string) error {
 	}
 	return nil
 }
+
+// CheckProjectName is CheckStackName for a stack deploy creates: compose's
+// project-name rule, lowercase letters, digits, '-' and '_', starting with a
+// letter or digit. A bad --stack is a usage error before any file is read.
+func CheckProjectName(name string) error {
+	ok := name != ""
+	for i, r := range name {
+		alnum := r >= 'a' && r <= 'z' || r >= '0' && r <= '9'
+		if !alnum && (i == 0 || (r != '_' && r != '-')) {
+			ok = false
+			break
+		}
+	}
+	if !ok {
+		return Usagef("invalid --stack %q: use lowercase letters, digits, '-' and '_', starting with a letter or digit", name)
+	}
+	return nil
+}
