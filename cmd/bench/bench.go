@@ -57,6 +57,7 @@ type Options struct {
 	headers []bench.Header
 	body    []byte
 	setDur  bool
+	setN    bool
 }
 
 // NewCmdBench builds the command. runF replaces the run function in tests
@@ -108,6 +109,7 @@ token of your own.`,
 				opts.URL = args[0]
 			}
 			opts.setDur = cmd.Flags().Changed("duration")
+			opts.setN = cmd.Flags().Changed("requests")
 			if err := opts.validate(); err != nil {
 				return err
 			}
@@ -153,6 +155,8 @@ func (o *Options) validate() error {
 		return cmdutil.Usagef("-d/--duration must be positive")
 	case o.Requests < 0:
 		return cmdutil.Usagef("-n/--requests must not be negative")
+	case o.setN && o.Requests == 0:
+		return cmdutil.Usagef("-n/--requests must be at least 1 (leave it out to run for -d)")
 	case o.Loops < 0:
 		return cmdutil.Usagef("-t/--loops must not be negative")
 	case o.Timeout <= 0:
@@ -176,7 +180,8 @@ func (o *Options) validate() error {
 		switch {
 		case strings.HasPrefix(o.URL, "/"):
 			if o.Service == "" {
-				return cmdutil.Usagef("URL %q is a path: give a host (http://HOST:PORT%s) or --service NAME", o.URL, o.URL)
+				u := bench.RedactURL(o.URL)
+				return cmdutil.Usagef("URL %q is a path: give a host (http://HOST:PORT%s) or --service NAME", u, u)
 			}
 		default:
 			if _, err := bench.ParseURL(o.URL); err != nil {
@@ -213,9 +218,20 @@ func (o *Options) validate() error {
 	return nil
 }
 
-func run(ctx context.Context, o *Options) error {
+func run(ctx context.Context, o *Options) (err error) {
+	// Files are checked before the work starts: a run of minutes must not
+	// end in "cannot create report.html".
+	outs, err := openOutputs(o)
+	if err != nil {
+		return err
+	}
+	defer func() { outs.abandon() }()
 	var bopts []bench.Option
 	target := o.URL
+	need := bench.DescriptorsNeeded(o.Connections, o.Loops, o.URL == "" && o.Service == "")
+	if _, err := bench.EnsureDescriptors(need); err != nil {
+		return err
+	}
 	switch {
 	case o.Service != "":
 		c, err := o.Consul()
@@ -313,17 +329,21 @@ func run(ctx context.Context, o *Options) error {
 	if res.Engine != "epoll" {
 		fmt.Fprintf(o.IO.ErrOut, "warning: using the portable %q engine (Go's net package), not epoll: expect lower throughput\n", res.Engine)
 	}
-	if werr := writeFiles(o, res); werr != nil {
-		return werr
-	}
-	if rerr := render(o, res); rerr != nil {
+	// The finished run is printed first: a file that cannot be written
+	// must not throw the measurement away.
+	rerr := render(o, res)
+	werr := outs.write(res)
+	if rerr != nil {
 		return rerr
+	}
+	if werr != nil {
+		return werr
 	}
 	if err != nil {
 		return err // interrupted: the partial result is out
 	}
-	if res.Requests == 0 && res.Errors.Total > 0 {
-		return fmt.Errorf("no request succeeded: %s", firstError(res))
+	if res.Requests == 0 {
+		return fmt.Errorf("no request succeeded: %s", noSuccessReason(o, res))
 	}
 	return nil
 }
@@ -353,37 +373,97 @@ func envOr(key, def string) string {
 	return def
 }
 
-func firstError(res *bench.Result) string {
+// noSuccessReason says why a run completed no request: its first error,
+// or, with none, that nothing answered in time.
+func noSuccessReason(o *Options, res *bench.Result) string {
 	for _, k := range []string{"connect", "timeout", "parse", "closed", "read", "write"} {
 		if e, ok := res.Errors.First[k]; ok {
 			return k + " error: " + e
 		}
 	}
-	return fmt.Sprintf("%d errors", res.Errors.Total)
+	if res.Errors.Total > 0 {
+		return fmt.Sprintf("%d errors", res.Errors.Total)
+	}
+	what := "response"
+	if o.TCP {
+		what = "complete reply"
+	}
+	return fmt.Sprintf("%d sent, no %s within the run (%.2fs); the target accepted the connections but did not answer", res.Sent, what, res.ElapsedSeconds)
 }
 
-func writeFiles(o *Options, res *bench.Result) error {
-	if o.HDRFile != "" {
-		if err := writeFile(o.HDRFile, func(w io.Writer) error { return bench.WriteHDR(w, res) }); err != nil {
-			return fmt.Errorf("--hdr: %w", err)
-		}
-	}
-	if o.ReportFile != "" {
-		if err := writeFile(o.ReportFile, func(w io.Writer) error { return bench.WriteReport(w, res, time.Now()) }); err != nil {
-			return fmt.Errorf("--report: %w", err)
-		}
-	}
-	return nil
+// outputs are the files a run writes, opened before it starts.
+type outputs struct {
+	files []*outFile
 }
 
-func writeFile(name string, fn func(io.Writer) error) error {
-	f, err := os.Create(name)
-	if err != nil {
-		return err
+type outFile struct {
+	flag    string
+	name    string
+	f       *os.File
+	created bool // did not exist before: removed if the run ends without a result
+	write   func(io.Writer, *bench.Result) error
+	written bool
+}
+
+// openOutputs opens --hdr and --report for writing without truncating
+// them, so that a bad path is a usage error before the run and an
+// existing file is only replaced by a finished result.
+func openOutputs(o *Options) (*outputs, error) {
+	outs := &outputs{}
+	add := func(flag, name string, fn func(io.Writer, *bench.Result) error) error {
+		if name == "" {
+			return nil
+		}
+		_, statErr := os.Stat(name)
+		f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE, 0o644)
+		if err != nil {
+			return cmdutil.Usagef("%s: %v", flag, err)
+		}
+		outs.files = append(outs.files, &outFile{flag: flag, name: name, f: f, created: os.IsNotExist(statErr), write: fn})
+		return nil
 	}
-	if err := fn(f); err != nil {
-		f.Close()
-		return err
+	if err := add("--hdr", o.HDRFile, bench.WriteHDR); err != nil {
+		return nil, err
 	}
-	return f.Close()
+	if err := add("--report", o.ReportFile, func(w io.Writer, res *bench.Result) error {
+		return bench.WriteReport(w, res, time.Now())
+	}); err != nil {
+		outs.abandon()
+		return nil, err
+	}
+	return outs, nil
+}
+
+// write replaces each file's content with the result.
+func (outs *outputs) write(res *bench.Result) error {
+	var errs []error
+	for _, of := range outs.files {
+		err := of.f.Truncate(0)
+		if err == nil {
+			err = of.write(of.f, res)
+		}
+		if cerr := of.f.Close(); err == nil {
+			err = cerr
+		}
+		of.written = true
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s %s: %w", of.flag, of.name, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// abandon closes the files no result was written to, and removes those
+// the run created.
+func (outs *outputs) abandon() {
+	for _, of := range outs.files {
+		if of.written {
+			continue
+		}
+		of.f.Close()
+		if of.created {
+			os.Remove(of.name)
+		}
+		of.written = true
+	}
 }

@@ -3,10 +3,14 @@ package bench_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -56,6 +60,12 @@ func TestBadInput(t *testing.T) {
 		{"bare --jwt, Consul down", []string{"bench", "--consul-addr", closed, "--jwt", "-d", "1s", "http://" + closed + "/"}, 1, "cannot reach Consul at " + closed},
 		{"unreachable", []string{"bench", "-d", "30s", "http://" + closed + "/"}, 1, "cannot connect to " + closed + ": connection refused"},
 		{"serve negative body", []string{"serve", "--body-size", "-1"}, 2, "--body-size"},
+		{"-n 0", []string{"bench", "-n", "0", "http://" + closed + "/"}, 2, "-n/--requests must be at least 1"},
+		{"report path", []string{"bench", "-d", "30s", "--report", "/nonexistent/r.html", "http://" + closed + "/"}, 2, "--report: open /nonexistent/r.html"},
+		{"hdr path", []string{"bench", "-d", "30s", "--hdr", "/nonexistent/h.hgrm", "http://" + closed + "/"}, 2, "--hdr: open /nonexistent/h.hgrm"},
+		{"serve bad port", []string{"serve", "--addr", "127.0.0.1:99999"}, 2, "port \"99999\" is not a number from 0 to 65535"},
+		{"serve no port", []string{"serve", "--addr", "127.0.0.1"}, 2, "missing port"},
+		{"secret in a path URL", []string{"bench", "/p?access_token=hunter2"}, 2, "access_token=REDACTED"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -152,5 +162,152 @@ func TestTableOutputAndNoProgressWhenPiped(t *testing.T) {
 	}
 	if strings.Contains(stderr, "\r") {
 		t.Errorf("a redrawn progress line on a non-terminal stderr: %q", stderr)
+	}
+}
+
+// silentServer accepts connections and never answers.
+func silentServer(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var conns []net.Conn
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	return ln.Addr().String()
+}
+
+// TestNoRequestSucceededExits1: a run that completed nothing is a failure,
+// whatever the reason, even with no error counted.
+func TestNoRequestSucceededExits1(t *testing.T) {
+	addr := silentServer(t)
+	for _, args := range [][]string{
+		{"bench", "-d", "300ms", "-c", "2", "http://" + addr + "/"},
+		{"bench", "--tcp", "-b", "ping", "-d", "300ms", "-c", "2", addr},
+	} {
+		t.Run(args[1], func(t *testing.T) {
+			code, stdout, stderr := microctl(t, args...)
+			if code != 1 {
+				t.Errorf("exit %d, want 1 (stderr %q)", code, stderr)
+			}
+			if !strings.Contains(stderr, "error: no request succeeded") || !strings.Contains(stderr, "did not answer") {
+				t.Errorf("stderr %q", stderr)
+			}
+			if !strings.Contains(stdout, "requests   0") {
+				t.Errorf("the result is not printed: %q", stdout)
+			}
+		})
+	}
+}
+
+// TestResultPrintedWhenFileFails: /dev/full opens for writing and then
+// refuses every byte; the measurement is still printed.
+func TestResultPrintedWhenFileFails(t *testing.T) {
+	if _, err := os.Stat("/dev/full"); err != nil {
+		t.Skip("no /dev/full")
+	}
+	code, stdout, stderr := microctl(t, "bench", "-n", "200", "-c", "2", "--report", "/dev/full")
+	if code != 1 {
+		t.Errorf("exit %d, want 1", code)
+	}
+	if !strings.Contains(stdout, "requests   200") {
+		t.Errorf("finished run not printed: %q", stdout)
+	}
+	if !strings.Contains(stderr, "error: --report /dev/full") {
+		t.Errorf("stderr %q", stderr)
+	}
+}
+
+// TestOutputFileNotCreatedOnRefusedRun: a run refused before it started
+// leaves no empty file behind.
+func TestOutputFileNotCreatedOnRefusedRun(t *testing.T) {
+	report := filepath.Join(t.TempDir(), "r.html")
+	code, _, _ := microctl(t, "bench", "-d", "30s", "--report", report, "http://"+freeAddr(t)+"/")
+	if code != 1 {
+		t.Errorf("exit %d, want 1", code)
+	}
+	if _, err := os.Stat(report); !os.IsNotExist(err) {
+		t.Errorf("%s left behind: %v", report, err)
+	}
+}
+
+// TestSecretsRedacted: credentials in headers and the query string reach
+// neither the table, nor the JSON, nor the HTML report.
+func TestSecretsRedacted(t *testing.T) {
+	srv, err := bench.NewServer(bench.WithServerAddr("127.0.0.1:0"), bench.WithServerLoops(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Stop(context.Background())
+	url := "http://" + srv.Addr().String() + "/p?user=bob&api_key=S3CRET1&access_token=S3CRET2"
+	headers := []string{"-H", "X-Api-Key: S3CRET3", "-H", "X-Auth-Token: S3CRET4", "-H", "Cookie: S3CRET5", "-H", "X-Visible: yes"}
+	for _, out := range []string{"table", "json"} {
+		report := filepath.Join(t.TempDir(), "r.html")
+		args := append([]string{"bench", "-n", "20", "-c", "1", "-o", out, "--report", report, url}, headers...)
+		code, stdout, stderr := microctl(t, args...)
+		if code != 0 {
+			t.Fatalf("exit %d: %s", code, stderr)
+		}
+		html, err := os.ReadFile(report)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for name, text := range map[string]string{"stdout": stdout, "stderr": stderr, "report": string(html)} {
+			if strings.Contains(text, "S3CRET") {
+				t.Errorf("-o %s: %s shows a secret:\n%s", out, name, text)
+			}
+		}
+		if out == "json" && (!strings.Contains(stdout, "user=bob") || !strings.Contains(stdout, "X-Visible: yes")) {
+			t.Errorf("-o json lost what is not a secret:\n%s", stdout)
+		}
+	}
+}
+
+// TestFDLimit runs bench in a child process whose hard limit on open
+// files is too low for the run: one error line, exit 1, no crash.
+func TestFDLimit(t *testing.T) {
+	if os.Getenv("MICROCTL_FDLIMIT_CHILD") == "1" {
+		rl := syscall.Rlimit{Cur: 64, Max: 64}
+		if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
+			t.Fatal(err)
+		}
+		code, _, stderr := microctl(t, "bench", "-c", "500", "-d", "1s")
+		fmt.Printf("CODE=%d\nSTDERR=%s", code, stderr)
+		return
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestFDLimit$", "-test.count=1")
+	cmd.Env = append(os.Environ(), "MICROCTL_FDLIMIT_CHILD=1")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("child: %v\n%s", err, out)
+	}
+	s := string(out)
+	if !strings.Contains(s, "CODE=1\n") || !strings.Contains(s, "needs about 1") || !strings.Contains(s, "may open only 64") {
+		t.Errorf("child output:\n%s", s)
+	}
+	if strings.Contains(s, "goroutine ") || strings.Contains(s, "fatal error") {
+		t.Errorf("the runtime crashed:\n%s", s)
 	}
 }

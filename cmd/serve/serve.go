@@ -4,6 +4,8 @@ package serve
 import (
 	"context"
 	"fmt"
+	"net"
+	"strconv"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -54,6 +56,9 @@ on stderr (with -o json, on stdout as JSON).`,
 				return cmdutil.Usagef("--body-size must not be negative")
 			case opts.Addr == "":
 				return cmdutil.Usagef("--addr must not be empty")
+			}
+			if err := checkAddr(opts.Addr); err != nil {
+				return err
 			}
 			if runF != nil {
 				return runF(cmd.Context(), opts)
@@ -107,4 +112,23 @@ func run(ctx context.Context, o *Options) error {
 	fmt.Fprintf(o.IO.ErrOut, "serve: stopped; %d requests, %d connections, %d bytes read, %d written\n",
 		st.Requests, st.Accepted, st.BytesRead, st.BytesWritten)
 	return nil
+}
+
+// checkAddr validates --addr as HOST:PORT with a port from 0 to 65535.
+func checkAddr(addr string) error {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return cmdutil.Usagef("--addr %q: %v (want HOST:PORT, e.g. 127.0.0.1:8080)", addr, addrErr(err))
+	}
+	if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
+		return cmdutil.Usagef("--addr %q: port %q is not a number from 0 to 65535", addr, port)
+	}
+	return nil
+}
+
+func addrErr(err error) string {
+	if ae, ok := err.(*net.AddrError); ok {
+		return ae.Err
+	}
+	return err.Error()
 }

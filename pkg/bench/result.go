@@ -99,7 +99,7 @@ func (r *runner) result() *Result {
 	res := &Result{
 		Engine: r.eng.Name(),
 		Mode:   "http",
-		URL:    o.URL,
+		URL:    RedactURL(o.URL),
 		Status: map[string]uint64{},
 		Settings: Settings{
 			Connections:     o.Connections,
