@@ -53,7 +53,10 @@ type Options struct {
 	Output      cmdutil.Format
 	HDRFile     string
 	ReportFile  string
+	SLOs        []string
+	SLOAbort    bool
 
+	slos    []bench.SLO
 	headers []bench.Header
 	body    []byte
 	setDur  bool
@@ -139,6 +142,8 @@ token of your own.`,
 	fl.StringVar(&opts.KeyPath, "key-path", envOr("MICROCTL_KEY_PATH", keys.DefaultPath), "KV path of the key ring for a bare --jwt (env MICROCTL_KEY_PATH)")
 	fl.StringVar(&opts.HDRFile, "hdr", "", "write the latency histogram to FILE (HdrHistogram percentile text, ms)")
 	fl.StringVar(&opts.ReportFile, "report", "", "write a self-contained HTML report with the latency plot to FILE")
+	fl.StringArrayVar(&opts.SLOs, "slo", nil, "pass/fail limit, repeatable: 'p99 < 200ms', 'max < 1s', 'mean < 5ms', 'errors < 1%', 'errors < 10', 'non2xx < 0.5%', 'rps > 1000'; exit 3 if one fails")
+	fl.BoolVar(&opts.SLOAbort, "slo-abort", false, "stop the run as soon as an --slo limit can no longer be met")
 	fl.StringVar(&opts.Engine, "engine", "", "pkg/net engine: epoll or go (default: the platform's best)")
 	_ = fl.MarkHidden("engine")
 	cmdutil.AddOutputFlag(cmd, &opts.Output)
@@ -188,6 +193,16 @@ func (o *Options) validate() error {
 				return cmdutil.Usagef("%v", err)
 			}
 		}
+	}
+	for _, e := range o.SLOs {
+		slo, err := bench.ParseSLO(e)
+		if err != nil {
+			return cmdutil.Usagef("--slo: %v", err)
+		}
+		o.slos = append(o.slos, slo)
+	}
+	if o.SLOAbort && len(o.slos) == 0 {
+		return cmdutil.Usagef("--slo-abort needs at least one --slo limit")
 	}
 	for _, h := range o.Headers {
 		hd, err := bench.ParseHeader(h)
@@ -297,6 +312,9 @@ func run(ctx context.Context, o *Options) (err error) {
 		bench.WithRate(o.Rate),
 		bench.WithEngine(o.Engine),
 	)
+	if len(o.slos) > 0 {
+		bopts = append(bopts, bench.WithSLOs(o.SLOAbort, o.slos...))
+	}
 	if o.Loops > 0 {
 		bopts = append(bopts, bench.WithLoops(o.Loops))
 	}
@@ -344,6 +362,19 @@ func run(ctx context.Context, o *Options) (err error) {
 	}
 	if res.Requests == 0 {
 		return fmt.Errorf("no request succeeded: %s", noSuccessReason(o, res))
+	}
+	if !res.SLOsPassed() {
+		failed := 0
+		for _, s := range res.SLO {
+			if !s.Pass {
+				failed++
+			}
+		}
+		msg := fmt.Sprintf("%d of %d --slo limits failed", failed, len(res.SLO))
+		if res.SLOAbort != "" {
+			msg += "; stopped early: " + res.SLOAbort
+		}
+		return cmdutil.Unhealthy("%s", msg)
 	}
 	return nil
 }

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -309,5 +311,56 @@ func TestFDLimit(t *testing.T) {
 	}
 	if strings.Contains(s, "goroutine ") || strings.Contains(s, "fatal error") {
 		t.Errorf("the runtime crashed:\n%s", s)
+	}
+}
+
+// TestSLO: limits are listed with their measured value and verdict in
+// every output; a failed one exits 3; --slo-abort stops the run early.
+func TestSLO(t *testing.T) {
+	code, stdout, stderr := microctl(t, "bench", "-n", "300", "-c", "2", "--slo", "p99 < 10s", "--slo", "errors < 1%")
+	if code != 0 {
+		t.Fatalf("passing limits: exit %d: %s", code, stderr)
+	}
+	for _, want := range []string{"SLO", "p99 < 10s", "errors < 1%", "pass"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("table lacks %q:\n%s", want, stdout)
+		}
+	}
+	code, stdout, stderr = microctl(t, "bench", "-n", "300", "-c", "2", "-o", "json", "--slo", "rps > 1e12", "--slo", "errors < 1")
+	if code != 3 {
+		t.Errorf("failing limit: exit %d, want 3 (stderr %q)", code, stderr)
+	}
+	var res struct {
+		SLO []bench.SLOResult `json:"slo"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &res); err != nil {
+		t.Fatal(err)
+	}
+	if len(res.SLO) != 2 || res.SLO[0].Pass || res.SLO[0].Metric != "rps" || res.SLO[0].Measured <= 0 || !res.SLO[1].Pass {
+		t.Errorf("slo in JSON: %+v", res.SLO)
+	}
+	if !strings.Contains(stderr, "1 of 2 --slo limits failed") {
+		t.Errorf("stderr %q", stderr)
+	}
+
+	// Every response is a 500: non2xx < 5 is broken after the fifth.
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(500) }))
+	defer srv.Close()
+	code, stdout, stderr = microctl(t, "bench", "-n", "1000000", "-c", "1", "-o", "json", "--slo", "non2xx < 5", "--slo-abort", srv.URL+"/")
+	if code != 3 {
+		t.Errorf("abort: exit %d, want 3 (stderr %q)", code, stderr)
+	}
+	var ab bench.Result
+	if err := json.Unmarshal([]byte(stdout), &ab); err != nil {
+		t.Fatal(err)
+	}
+	if ab.SLOAbort == "" || !strings.Contains(ab.SLOAbort, "non2xx < 5 can no longer be met") || ab.Requests >= 1000000 {
+		t.Errorf("not stopped early: slo_abort %q, %d requests", ab.SLOAbort, ab.Requests)
+	}
+	if code, _, stderr := microctl(t, "bench", "--slo", "p99 > 1ms"); code != 2 || !strings.Contains(stderr, "upper bound") {
+		t.Errorf("bad --slo: exit %d, %q", code, stderr)
+	}
+	if code, _, _ := microctl(t, "bench", "--slo-abort"); code != 2 {
+		t.Errorf("--slo-abort alone: exit %d, want 2", code)
 	}
 }

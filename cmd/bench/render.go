@@ -70,6 +70,23 @@ func render(o *Options, res *bench.Result) error {
 			return err
 		}
 	}
+	if len(res.SLO) > 0 {
+		fmt.Fprintln(w)
+		st := cmdutil.NewTable(w, "SLO", "MEASURED", "VERDICT")
+		for _, s := range res.SLO {
+			verdict := "pass"
+			if !s.Pass {
+				verdict = "FAIL"
+			}
+			st.Row(s.Limit, bench.FormatSLOValue(s), verdict)
+		}
+		if err := st.Flush(); err != nil {
+			return err
+		}
+		if res.SLOAbort != "" {
+			fmt.Fprintf(w, "stopped early (--slo-abort): %s\n", res.SLOAbort)
+		}
+	}
 	e := res.Errors
 	fmt.Fprintf(w, "\nerrors     %d: connect %d, read %d, write %d, timeout %d, parse %d, closed %d\n",
 		e.Total, e.Connect, e.Read, e.Write, e.Timeout, e.Parse, e.Closed)

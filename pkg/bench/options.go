@@ -34,6 +34,11 @@ type Options struct {
 	Rate        float64       // requests per second over all connections; 0: as fast as possible
 	Engine      string        // pkg/net engine: "" for the platform's best
 
+	// SLOs are pass/fail limits evaluated on the result (Result.SLO).
+	// With SLOAbort the run stops as soon as one can no longer be met.
+	SLOs     []SLO
+	SLOAbort bool
+
 	// Progress, when set, is called about every ProgressInterval from a
 	// goroutine of its own with the run's progress so far.
 	Progress         func(Progress)
@@ -146,6 +151,12 @@ func WithPipeline(n int) Option { return func(o *Options) { o.Pipeline = n } }
 // WithRate paces requests at r per second in all, measuring latency from
 // when each request was due (coordinated-omission correction, as wrk2).
 func WithRate(r float64) Option { return func(o *Options) { o.Rate = r } }
+
+// WithSLOs sets pass/fail limits; abort stops the run as soon as one can
+// no longer be met.
+func WithSLOs(abort bool, slos ...SLO) Option {
+	return func(o *Options) { o.SLOs, o.SLOAbort = append(o.SLOs, slos...), abort }
+}
 
 // WithEngine picks the pkg/net engine.
 func WithEngine(name string) Option { return func(o *Options) { o.Engine = name } }

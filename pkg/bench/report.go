@@ -130,7 +130,7 @@ func niceCeil(v float64) float64 {
 	return 10 * p
 }
 
-var reportTmpl = template.Must(template.New("report").Funcs(template.FuncMap{"us": FormatUS}).Parse(`<!DOCTYPE html>
+var reportTmpl = template.Must(template.New("report").Funcs(template.FuncMap{"us": FormatUS, "sloValue": FormatSLOValue}).Parse(`<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>microctl bench: {{.Title}}</title>
 <style>
 body{font-family:sans-serif;margin:2em;color:#222}
@@ -176,6 +176,11 @@ td.n{text-align:right;font-variant-numeric:tabular-nums}
 <table><tr><th>status</th><th>responses</th></tr>
 {{range .Status}}<tr><td>{{.Code}}</td><td class="n">{{.N}}</td></tr>{{end}}
 </table>{{end}}
+{{if .R.SLO}}<h2>Limits (--slo)</h2>
+<table><tr><th>limit</th><th>measured</th><th>verdict</th></tr>
+{{range .R.SLO}}<tr><td>{{.Limit}}</td><td class="n">{{sloValue .}}</td><td>{{if .Pass}}pass{{else}}<strong>FAIL</strong>{{end}}</td></tr>{{end}}
+</table>
+{{if .R.SLOAbort}}<p class="note">stopped early (--slo-abort): {{.R.SLOAbort}}</p>{{end}}{{end}}
 <h2>Errors</h2>
 <table>
 <tr><th>connect</th><th>read</th><th>write</th><th>timeout</th><th>parse</th><th>closed</th><th>total</th></tr>
@@ -225,4 +230,20 @@ func WriteReport(w io.Writer, res *Result, when time.Time) error {
 	}
 	sort.Slice(data.Status, func(i, j int) bool { return data.Status[i].Code < data.Status[j].Code })
 	return reportTmpl.Execute(w, data)
+}
+
+// FormatSLOValue renders a limit's measured value in its unit.
+func FormatSLOValue(s SLOResult) string {
+	if s.Measured < 0 {
+		return "none measured"
+	}
+	switch s.Unit {
+	case "us":
+		return FormatUS(s.Measured)
+	case "percent":
+		return fmt.Sprintf("%.4g%%", s.Measured)
+	case "rps":
+		return fmt.Sprintf("%.1f/s", s.Measured)
+	}
+	return fmt.Sprintf("%.0f", s.Measured)
 }

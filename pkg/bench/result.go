@@ -38,6 +38,12 @@ type Result struct {
 
 	Interrupted bool `json:"interrupted"` // stopped early by Ctrl-C
 
+	// SLO holds the verdict of each --slo limit, in the order given.
+	SLO []SLOResult `json:"slo,omitempty"`
+	// SLOAbort, with --slo-abort, says which limit stopped the run early
+	// and why; empty when the run went to its end.
+	SLOAbort string `json:"slo_abort,omitempty"`
+
 	hist, histUncorrected *hdrhistogram.Histogram
 }
 

@@ -55,6 +55,8 @@ type runner struct {
 	done          chan struct{}
 	abortOnce     sync.Once
 	abortErr      error
+
+	sloBroken chan string // --slo-abort: why the run stops
 }
 
 // Run benchmarks the target described by opts and returns what it
@@ -80,6 +82,15 @@ func Run(ctx context.Context, opts ...Option) (*Result, error) {
 	}
 	r.eng = eng
 	r.plan()
+	var watch *sloWatch
+	if o.SLOAbort && len(o.SLOs) > 0 {
+		var above []int64
+		watch, above = newSLOWatch(o.SLOs, r.planned())
+		for _, lr := range r.loops {
+			lr.st.live = newLiveSLO(above)
+		}
+		r.sloBroken = make(chan string, 1)
+	}
 	eng.Start()
 	defer func() {
 		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -100,16 +111,27 @@ func Run(ctx context.Context, opts ...Option) (*Result, error) {
 		go r.report(wall, progressDone)
 	}
 
+	watchDone := make(chan struct{})
+	if watch != nil {
+		go r.watchSLOs(watch, watchDone)
+	}
 	interrupted := false
-	select {
-	case <-r.done:
-	case <-ctx.Done():
-		interrupted = true
+	sloAbort := ""
+	stopAll := func() {
 		for _, lr := range r.loops {
 			lr.l.Trigger(lr.stop)
 		}
 		<-r.done
 	}
+	select {
+	case <-r.done:
+	case <-ctx.Done():
+		interrupted = true
+		stopAll()
+	case sloAbort = <-r.sloBroken:
+		stopAll()
+	}
+	close(watchDone)
 	if progressDone != nil {
 		close(progressDone)
 	}
@@ -118,6 +140,10 @@ func Run(ctx context.Context, opts ...Option) (*Result, error) {
 	}
 	res := r.result()
 	res.Interrupted = interrupted
+	res.SLOAbort = sloAbort
+	for _, s := range o.SLOs {
+		res.SLO = append(res.SLO, s.Evaluate(res))
+	}
 	if interrupted {
 		return res, ctx.Err()
 	}
@@ -286,6 +312,50 @@ func (r *runner) report(wall time.Time, done chan struct{}) {
 			}
 			last, lastT = p.Requests, now
 			r.o.Progress(p)
+		}
+	}
+}
+
+// planned is how many requests the run will attempt in all, when known
+// in advance: -n, or with -R and -d the schedule's total; 0 otherwise.
+func (r *runner) planned() float64 {
+	o := &r.o
+	switch {
+	case o.Requests > 0:
+		return float64(o.Requests)
+	case o.Rate > 0 && o.Duration > 0:
+		return o.Rate * o.Duration.Seconds()
+	}
+	return 0
+}
+
+// watchSLOs checks the live counts every few milliseconds and reports the
+// first limit that can no longer be met.
+func (r *runner) watchSLOs(w *sloWatch, done chan struct{}) {
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	c := liveCounts{over: make([]uint64, len(r.loops[0].st.live.over))}
+	for {
+		select {
+		case <-done:
+			return
+		case <-t.C:
+		}
+		c.responses, c.errors, c.non2xx, c.maxUS = 0, 0, 0, 0
+		clear(c.over)
+		for _, lr := range r.loops {
+			st := lr.st
+			c.responses += st.responses.Load()
+			c.errors += st.errCount.Load()
+			c.non2xx += st.live.non2xx.Load()
+			c.maxUS = max(c.maxUS, st.live.maxUS.Load())
+			for i := range st.live.over {
+				c.over[i] += st.live.over[i].Load()
+			}
+		}
+		if s, why, ok := w.broken(c); ok {
+			r.sloBroken <- fmt.Sprintf("%s can no longer be met: %s", s.Expr, why)
+			return
 		}
 	}
 }

@@ -51,6 +51,8 @@ type loopStats struct {
 	sent         uint64
 	bytesWritten uint64
 
+	live *liveSLO // only with --slo-abort
+
 	// Read by the progress reporter while the loop runs.
 	responses atomic.Uint64
 	bytesRead atomic.Uint64
@@ -91,6 +93,9 @@ func (s *loopStats) response(status int, dueToNowUS, sentToNowUS int64) {
 		s.statusOther[status]++
 	}
 	s.responses.Add(1)
+	if s.live != nil {
+		s.live.observe(status, dueToNowUS)
+	}
 }
 
 func (s *loopStats) fail(kind ErrorKind, err error) {
