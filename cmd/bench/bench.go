@@ -44,7 +44,10 @@ type Options struct {
 	BodyFile    string
 	Timeout     time.Duration
 	Pipeline    int
-	Rate        float64
+	Rate        float64 // -R N, or the start of a ramp -R START:END
+	RateEnd     float64 // the end of a ramp
+	Ramp        time.Duration
+	StagesFile  string
 	TCP         bool
 	Expect      int
 	JWT         string
@@ -57,6 +60,8 @@ type Options struct {
 	SLOAbort    bool
 
 	slos    []bench.SLO
+	rate    string
+	stages  []bench.Stage
 	headers []bench.Header
 	body    []byte
 	setDur  bool
@@ -133,7 +138,9 @@ token of your own.`,
 	fl.StringVar(&opts.BodyFile, "body-file", "", "read the request body from a file ('-' for stdin)")
 	fl.DurationVar(&opts.Timeout, "timeout", 2*time.Second, "fail a request (or a connect) after this long")
 	fl.IntVar(&opts.Pipeline, "pipeline", 1, "requests in flight per connection (HTTP pipelining)")
-	fl.Float64VarP(&opts.Rate, "rate", "R", 0, "constant rate in requests/s over all connections, latency corrected for coordinated omission")
+	fl.StringVarP(&opts.rate, "rate", "R", "", "constant rate in requests/s over all connections (START:END with --ramp: a linear ramp), latency corrected for coordinated omission")
+	fl.DurationVar(&opts.Ramp, "ramp", 0, "with -R START:END: ramp linearly over this long, then hold END until -d")
+	fl.StringVar(&opts.StagesFile, "stages", "", "rate schedule FILE ('-' for stdin): lines of 'RATE DURATION' or 'START:END DURATION'")
 	fl.BoolVar(&opts.TCP, "tcp", false, "raw TCP instead of HTTP: send the body, wait for --expect bytes")
 	fl.IntVar(&opts.Expect, "expect", 0, "with --tcp: bytes that complete a reply (default: the payload's size)")
 	fl.StringVar(&opts.Service, "service", "", "spread connections over the passing instances of this Consul service")
@@ -168,8 +175,6 @@ func (o *Options) validate() error {
 		return cmdutil.Usagef("--timeout must be positive")
 	case o.Pipeline < 1:
 		return cmdutil.Usagef("--pipeline must be at least 1")
-	case o.Rate < 0:
-		return cmdutil.Usagef("-R/--rate must not be negative")
 	case o.Body != "" && o.BodyFile != "":
 		return cmdutil.Usagef("-b/--body and --body-file cannot be used together")
 	case o.Expect < 0:
@@ -192,6 +197,58 @@ func (o *Options) validate() error {
 			if _, err := bench.ParseURL(o.URL); err != nil {
 				return cmdutil.Usagef("%v", err)
 			}
+		}
+	}
+	if o.rate != "" {
+		from, to, ramp, err := bench.ParseRate(o.rate)
+		if err != nil {
+			return cmdutil.Usagef("-R/--rate: %v", err)
+		}
+		o.Rate, o.RateEnd = from, to
+		switch {
+		case ramp && o.Ramp <= 0:
+			return cmdutil.Usagef("-R %s is a ramp: give its length with --ramp DURATION", o.rate)
+		case ramp && o.Ramp > o.Duration:
+			return cmdutil.Usagef("--ramp %s is longer than -d %s", o.Ramp, o.Duration)
+		case ramp:
+			o.stages = bench.RampStages(from, to, o.Ramp, o.Duration)
+		case o.Ramp > 0:
+			return cmdutil.Usagef("--ramp goes with -R START:END")
+		}
+	} else if o.Ramp > 0 {
+		return cmdutil.Usagef("--ramp goes with -R START:END")
+	}
+	if o.StagesFile != "" {
+		switch {
+		case o.rate != "":
+			return cmdutil.Usagef("--stages and -R cannot be used together: the stages set the rate")
+		case o.setDur:
+			return cmdutil.Usagef("--stages and -d cannot be used together: the stages set the duration")
+		case o.StagesFile == "-" && o.BodyFile == "-":
+			return cmdutil.Usagef("--stages and --body-file cannot both read stdin")
+		}
+		var in io.Reader = o.IO.In
+		if o.StagesFile != "-" {
+			f, err := os.Open(o.StagesFile)
+			if err != nil {
+				return cmdutil.Usagef("--stages: %v", err)
+			}
+			defer f.Close()
+			in = f
+		}
+		st, err := bench.ParseStages(in)
+		if err != nil {
+			return cmdutil.Usagef("--stages %s: %v", o.StagesFile, err)
+		}
+		o.stages = st
+	}
+	if o.stages != nil {
+		var total float64
+		for _, st := range o.stages {
+			total += (st.From + st.To) / 2 * st.Duration.Seconds()
+		}
+		if total < 1 {
+			return cmdutil.Usagef("the rate schedule sends no request")
 		}
 	}
 	for _, e := range o.SLOs {
@@ -299,6 +356,12 @@ func run(ctx context.Context, o *Options) (err error) {
 	if o.Requests > 0 && !o.setDur {
 		duration = 0 // -n alone runs until the requests are done
 	}
+	if o.stages != nil {
+		duration = 0 // the schedule sets it
+		for _, st := range o.stages {
+			duration += st.Duration
+		}
+	}
 	bopts = append(bopts,
 		bench.WithURL(target),
 		bench.WithConnections(o.Connections),
@@ -310,6 +373,7 @@ func run(ctx context.Context, o *Options) (err error) {
 		bench.WithTimeout(o.Timeout),
 		bench.WithPipeline(o.Pipeline),
 		bench.WithRate(o.Rate),
+		bench.WithStages(o.stages...),
 		bench.WithEngine(o.Engine),
 	)
 	if len(o.slos) > 0 {
@@ -325,7 +389,12 @@ func run(ctx context.Context, o *Options) (err error) {
 	if o.Requests > 0 {
 		what += fmt.Sprintf(", %d requests", o.Requests)
 	}
-	if o.Rate > 0 {
+	switch {
+	case o.StagesFile != "":
+		what += fmt.Sprintf(", %d stages from %s", len(o.stages), o.StagesFile)
+	case o.stages != nil:
+		what += fmt.Sprintf(", %g to %g requests/s over %s", o.Rate, o.RateEnd, o.Ramp)
+	case o.Rate > 0:
 		what += fmt.Sprintf(", %g requests/s", o.Rate)
 	}
 	fmt.Fprintf(o.IO.ErrOut, "bench: %s\n", what)

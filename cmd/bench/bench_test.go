@@ -364,3 +364,41 @@ func TestSLO(t *testing.T) {
 		t.Errorf("--slo-abort alone: exit %d, want 2", code)
 	}
 }
+
+func TestRampAndStagesFlags(t *testing.T) {
+	stages := filepath.Join(t.TempDir(), "stages")
+	if err := os.WriteFile(stages, []byte("# steps\n100 1s\n0:300 1s\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	bad := []struct {
+		args []string
+		msg  string
+	}{
+		{[]string{"-R", "0:100"}, "give its length with --ramp"},
+		{[]string{"-R", "100", "--ramp", "1s"}, "--ramp goes with -R START:END"},
+		{[]string{"-R", "0:100", "--ramp", "20s", "-d", "10s"}, "longer than -d"},
+		{[]string{"-R", "x"}, "not a number"},
+		{[]string{"--stages", stages, "-R", "5"}, "cannot be used together"},
+		{[]string{"--stages", stages, "-d", "5s"}, "the stages set the duration"},
+		{[]string{"--stages", "/nonexistent"}, "--stages: open"},
+		{[]string{"-R", "0:0", "--ramp", "1s"}, "sends no request"},
+	}
+	for _, tc := range bad {
+		code, _, stderr := microctl(t, append([]string{"bench"}, tc.args...)...)
+		if code != 2 || !strings.Contains(stderr, tc.msg) {
+			t.Errorf("%v: exit %d, stderr %q; want 2 and %q", tc.args, code, stderr, tc.msg)
+		}
+	}
+	code, stdout, stderr := microctl(t, "bench", "--stages", stages, "-c", "4", "-o", "json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var res bench.Result
+	if err := json.Unmarshal([]byte(stdout), &res); err != nil {
+		t.Fatal(err)
+	}
+	// 100 + 150 requests due over the two seconds.
+	if res.Sent < 247 || res.Sent > 253 || len(res.Timeline) != 2 || res.Timeline[1].TargetRPS != 150 || len(res.Settings.Stages) != 2 {
+		t.Errorf("sent %d, timeline %+v, stages %+v", res.Sent, res.Timeline, res.Settings.Stages)
+	}
+}

@@ -32,7 +32,18 @@ func render(o *Options, res *bench.Result) error {
 	fmt.Fprintf(w, "elapsed    %.2fs%s\n", res.ElapsedSeconds, map[bool]string{true: " (interrupted)"}[res.Interrupted])
 	fmt.Fprintf(w, "requests   %d (%.1f/s), %d sent\n", res.Requests, res.RequestsPerSec, res.Sent)
 	if res.Rate != nil {
-		fmt.Fprintf(w, "rate       %.1f/s of %g/s asked (%.2f%%)\n", res.Rate.Achieved, res.Rate.Target, 100*res.Rate.Ratio)
+		fmt.Fprintf(w, "rate       %.1f/s of %.1f/s asked (%.2f%%)\n", res.Rate.Achieved, res.Rate.Target, 100*res.Rate.Ratio)
+	}
+	for i, st := range res.Settings.Stages {
+		label := "stages"
+		if i > 0 {
+			label = ""
+		}
+		if st.From == st.To {
+			fmt.Fprintf(w, "%-10s %g/s for %s\n", label, st.From, st.Duration)
+		} else {
+			fmt.Fprintf(w, "%-10s %g/s to %g/s over %s\n", label, st.From, st.To, st.Duration)
+		}
 	}
 	fmt.Fprintf(w, "transfer   %s read (%s/s), %s written\n",
 		bytesIEC(float64(res.BytesRead)), bytesIEC(res.BytesPerSec), bytesIEC(float64(res.BytesWritten)))
@@ -51,6 +62,16 @@ func render(o *Options, res *bench.Result) error {
 	}
 	if err := t.Flush(); err != nil {
 		return err
+	}
+	if len(res.Settings.Stages) > 0 && len(res.Timeline) > 0 {
+		fmt.Fprintln(w)
+		tt := cmdutil.NewTable(w, "SECOND", "TARGET/S", "SENT/S", "ANSWERED/S")
+		for _, p := range res.Timeline {
+			tt.Row(fmt.Sprint(p.Second), fmt.Sprintf("%.1f", p.TargetRPS), fmt.Sprintf("%.1f", p.SentRPS), fmt.Sprintf("%.1f", p.AchievedRPS))
+		}
+		if err := tt.Flush(); err != nil {
+			return err
+		}
 	}
 	if res.Latency.Clamped > 0 {
 		fmt.Fprintf(w, "(%d latencies above an hour were recorded as an hour)\n", res.Latency.Clamped)

@@ -124,7 +124,7 @@ func (r *runner) OnData(c mnet.Conn, in []byte) {
 		for cs.got >= r.o.Expect && cs.inflight() > 0 {
 			cs.got -= r.o.Expect
 			f := cs.popFlight()
-			lr.st.response(0, f.since(now), (now-f.sent)/1e3)
+			lr.st.response(0, f.since(now), (now-f.sent)/1e3, now)
 		}
 		if cs.inflight() == 0 {
 			cs.got = 0 // bytes nobody asked for are counted, not owed to the next request
@@ -147,7 +147,7 @@ func (r *runner) OnData(c mnet.Conn, in []byte) {
 			break
 		}
 		f := cs.popFlight()
-		lr.st.response(cs.p.Status, f.since(now), (now-f.sent)/1e3)
+		lr.st.response(cs.p.Status, f.since(now), (now-f.sent)/1e3, now)
 		if cs.p.Close() {
 			lr.reconnect(cs)
 			return
@@ -218,7 +218,7 @@ func (lr *loopRun) peerClosed(cs *connState, err error) {
 			// The body ran to the end of the connection.
 			f := cs.popFlight()
 			now := int64(lr.l.Now())
-			lr.st.response(cs.p.Status, f.since(now), (now-f.sent)/1e3)
+			lr.st.response(cs.p.Status, f.since(now), (now-f.sent)/1e3, now)
 		} else if perr != nil && cs.inflight() > 0 {
 			lr.st.fail(ErrClosed, perr)
 			cs.dropFlights(lr, false)

@@ -32,6 +32,9 @@ type Options struct {
 	Timeout     time.Duration // per request, and per connect; default 2s
 	Pipeline    int           // requests in flight per connection; default 1
 	Rate        float64       // requests per second over all connections; 0: as fast as possible
+	// Stages, when set, is a rate schedule (a ramp, steps) in place of
+	// Rate; the run lasts as long as the stages.
+	Stages []Stage
 	Engine      string        // pkg/net engine: "" for the platform's best
 
 	// SLOs are pass/fail limits evaluated on the result (Result.SLO).
@@ -59,6 +62,13 @@ func newOptions(opts ...Option) Options {
 	}
 	for _, opt := range opts {
 		opt(&o)
+	}
+	if len(o.Stages) > 0 {
+		sc := newSchedule(o.Stages)
+		o.Duration = time.Duration(sc.length * 1e9)
+		if sc.length > 0 {
+			o.Rate = sc.total / sc.length // the mean: rate mode, and the target to compare with
+		}
 	}
 	if o.Duration == 0 && o.Requests == 0 {
 		o.Duration = 10 * time.Second
@@ -93,6 +103,8 @@ func (o *Options) Validate() error {
 		return fmt.Errorf("pipeline must be at least 1, not %d", o.Pipeline)
 	case o.Rate < 0:
 		return fmt.Errorf("rate must be positive, not %g", o.Rate)
+	case len(o.Stages) > 0 && !(o.Rate > 0):
+		return errors.New("the rate schedule sends no request (every stage at 0 requests/s)")
 	case o.TCP && o.Expect < 1:
 		return errors.New("--tcp needs a payload (-b or --body-file) or the size of the reply to wait for (--expect)")
 	case !o.TCP && !validMethod(o.Method):
@@ -157,6 +169,10 @@ func WithRate(r float64) Option { return func(o *Options) { o.Rate = r } }
 func WithSLOs(abort bool, slos ...SLO) Option {
 	return func(o *Options) { o.SLOs, o.SLOAbort = append(o.SLOs, slos...), abort }
 }
+
+// WithStages paces requests along a schedule: each stage goes linearly
+// from its From to its To rate; the run lasts the stages' total.
+func WithStages(st ...Stage) Option { return func(o *Options) { o.Stages = st } }
 
 // WithEngine picks the pkg/net engine.
 func WithEngine(name string) Option { return func(o *Options) { o.Engine = name } }

@@ -170,7 +170,7 @@ td.n{text-align:right;font-variant-numeric:tabular-nums}
 <tr><th></th><th>p50</th><th>p75</th><th>p90</th><th>p99</th><th>p99.9</th><th>max</th><th>mean</th><th>stdev</th></tr>
 {{range .Lat}}<tr><th>{{.Name}}</th><td class="n">{{us .L.P50US}}</td><td class="n">{{us .L.P75US}}</td><td class="n">{{us .L.P90US}}</td><td class="n">{{us .L.P99US}}</td><td class="n">{{us .L.P999US}}</td><td class="n">{{us .L.MaxUS}}</td><td class="n">{{us .L.MeanUS}}</td><td class="n">{{us .L.StdevUS}}</td></tr>
 {{end}}</table>
-{{.Plot}}
+<div style="display:flex;flex-wrap:wrap;gap:1em">{{.Plot}}{{.RatePlot}}</div>
 {{if .R.LatencyUncorrected}}<p class="note">corrected: measured from when each request was due at the -R rate (coordinated omission corrected, as wrk2); uncorrected: from when it was sent.</p>{{end}}
 {{if .Status}}<h2>Status codes</h2>
 <table><tr><th>status</th><th>responses</th></tr>
@@ -206,8 +206,9 @@ func WriteReport(w io.Writer, res *Result, when time.Time) error {
 		Title  string
 		When   string
 		Lat    []lat
-		Plot   template.HTML
-		Status []status
+		Plot     template.HTML
+		RatePlot template.HTML
+		Status   []status
 	}{R: res, When: when.Format(time.RFC1123)}
 	data.Title = res.URL
 	if data.Title == "" {
@@ -225,6 +226,7 @@ func WriteReport(w io.Writer, res *Result, when time.Time) error {
 	if res.hist != nil && res.hist.TotalCount() > 0 {
 		data.Plot = svgPlot(curves)
 	}
+	data.RatePlot = svgTimeline(res.Timeline)
 	for code, n := range res.Status {
 		data.Status = append(data.Status, status{code, n})
 	}
@@ -246,4 +248,61 @@ func FormatSLOValue(s SLOResult) string {
 		return fmt.Sprintf("%.1f/s", s.Measured)
 	}
 	return fmt.Sprintf("%.0f", s.Measured)
+}
+
+// svgTimeline plots, per second, the rate the schedule asked for, the
+// rate sent and the rate answered (rate mode only).
+func svgTimeline(pts []TimelinePoint) template.HTML {
+	if len(pts) < 2 {
+		return ""
+	}
+	const W, H, L, R, T, B = 760.0, 380.0, 70.0, 20.0, 20.0, 50.0
+	var vmax float64
+	for _, p := range pts {
+		vmax = math.Max(vmax, math.Max(p.TargetRPS, math.Max(p.SentRPS, p.AchievedRPS)))
+	}
+	if vmax == 0 {
+		return ""
+	}
+	vtop := niceCeil(vmax)
+	xmax := float64(len(pts))
+	px := func(x float64) float64 { return L + (W-L-R)*x/xmax }
+	py := func(v float64) float64 { return H - B - (H-T-B)*v/vtop }
+	var b strings.Builder
+	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%g" height="%g" viewBox="0 0 %g %g" font-family="sans-serif" font-size="12">`, W, H, W, H)
+	fmt.Fprintf(&b, `<rect x="0" y="0" width="%g" height="%g" fill="#fff"/>`, W, H)
+	step := math.Max(1, niceCeil(xmax/10))
+	for x := 0.0; x <= xmax+1e-9; x += step {
+		fmt.Fprintf(&b, `<line x1="%.1f" y1="%g" x2="%.1f" y2="%g" stroke="#ddd"/>`, px(x), T, px(x), H-B)
+		fmt.Fprintf(&b, `<text x="%.1f" y="%g" text-anchor="middle">%gs</text>`, px(x), H-B+16, x)
+	}
+	for i := 0; i <= 5; i++ {
+		v := vtop * float64(i) / 5
+		fmt.Fprintf(&b, `<line x1="%g" y1="%.1f" x2="%g" y2="%.1f" stroke="#ddd"/>`, L, py(v), W-R, py(v))
+		fmt.Fprintf(&b, `<text x="%g" y="%.1f" text-anchor="end">%g/s</text>`, L-6, py(v)+4, v)
+	}
+	fmt.Fprintf(&b, `<text x="%g" y="%g" text-anchor="middle">time</text>`, L+(W-L-R)/2, H-12)
+	series := []struct {
+		name, color, dash string
+		v                 func(TimelinePoint) float64
+	}{
+		{"target", "#888", ` stroke-dasharray="6 4"`, func(p TimelinePoint) float64 { return p.TargetRPS }},
+		{"sent", "#2c3e80", "", func(p TimelinePoint) float64 { return p.SentRPS }},
+		{"answered", "#c0392b", "", func(p TimelinePoint) float64 { return p.AchievedRPS }},
+	}
+	for i, s := range series {
+		var path strings.Builder
+		for j, p := range pts {
+			cmd := "L"
+			if j == 0 {
+				cmd = "M"
+			}
+			// Each count is the mean over its second: drawn at its middle.
+			fmt.Fprintf(&path, "%s%.1f %.1f ", cmd, px(float64(p.Second)+0.5), py(s.v(p)))
+		}
+		fmt.Fprintf(&b, `<path d="%s" fill="none" stroke="%s" stroke-width="2"%s/>`, strings.TrimSpace(path.String()), s.color, s.dash)
+		fmt.Fprintf(&b, `<rect x="%g" y="%d" width="12" height="3" fill="%s"/><text x="%g" y="%d">%s</text>`, L+12, 30+18*i, s.color, L+30, 35+18*i, s.name)
+	}
+	b.WriteString(`</svg>`)
+	return template.HTML(b.String())
 }

@@ -32,6 +32,9 @@ type Result struct {
 	// LatencyUncorrected, with -R only: from when each request was sent.
 	LatencyUncorrected *Latency `json:"latency_uncorrected,omitempty"`
 	Rate               *Rate    `json:"rate,omitempty"`
+	// Timeline, in rate mode (-R, a ramp, stages): per second, the rate
+	// the schedule asked for, the rate sent and the rate answered.
+	Timeline []TimelinePoint `json:"timeline,omitempty"`
 
 	Status map[string]uint64 `json:"status"` // HTTP status code -> responses; empty in --tcp mode
 	Errors Errors            `json:"errors"`
@@ -53,7 +56,8 @@ type Settings struct {
 	Loops           int      `json:"loops"`
 	DurationSeconds float64  `json:"duration_s,omitempty"`
 	Requests        int64    `json:"requests,omitempty"`
-	Rate            float64  `json:"rate,omitempty"`
+	Rate            float64  `json:"rate,omitempty"`   // -R, or the schedule's mean rate
+	Stages          []Stage  `json:"stages,omitempty"` // a ramp (-R A:B --ramp) or --stages
 	Pipeline        int      `json:"pipeline"`
 	TimeoutSeconds  float64  `json:"timeout_s"`
 	Method          string   `json:"method,omitempty"`
@@ -113,6 +117,7 @@ func (r *runner) result() *Result {
 			DurationSeconds: o.Duration.Seconds(),
 			Requests:        o.Requests,
 			Rate:            o.Rate,
+			Stages:          o.Stages,
 			Pipeline:        o.Pipeline,
 			TimeoutSeconds:  o.Timeout.Seconds(),
 			BodyBytes:       len(o.Body),
@@ -202,6 +207,7 @@ func (r *runner) result() *Result {
 		// Each response is recorded once in each histogram.
 		res.Latency.Clamped = clamped / 2
 		res.Rate = &Rate{Target: o.Rate, Achieved: res.RequestsPerSec, Ratio: res.RequestsPerSec / o.Rate}
+		res.Timeline = r.timeline(elapsed)
 	} else {
 		res.Latency.Clamped = clamped
 	}
@@ -233,3 +239,50 @@ func (r *Result) Histogram() *hdrhistogram.Histogram { return r.hist }
 
 // HistogramUncorrected is the uncorrected histogram, nil without -R.
 func (r *Result) HistogramUncorrected() *hdrhistogram.Histogram { return r.histUncorrected }
+
+// timeline merges the loops' per-second counts with what the schedule
+// asked for in each second of the run.
+func (r *runner) timeline(elapsed time.Duration) []TimelinePoint {
+	o := &r.o
+	secs := int(math.Ceil(elapsed.Seconds()))
+	var sc *schedule
+	if o.Stages != nil {
+		sc = newSchedule(o.Stages)
+	}
+	pts := make([]TimelinePoint, secs)
+	for i := range pts {
+		pts[i].Second = i
+		lo, hi := float64(i), math.Min(float64(i+1), elapsed.Seconds())
+		if sc != nil {
+			pts[i].TargetRPS = round2((sc.count(hi) - sc.count(lo)) / (hi - lo))
+		} else {
+			pts[i].TargetRPS = o.Rate
+		}
+	}
+	for _, lr := range r.loops {
+		if lr.st.tl == nil {
+			continue
+		}
+		for i, n := range lr.st.tl.sent {
+			if i < secs {
+				pts[i].SentRPS += float64(n)
+			}
+		}
+		for i, n := range lr.st.tl.done {
+			if i < secs {
+				pts[i].AchievedRPS += float64(n)
+			}
+		}
+	}
+	// The last second may be partial: its counts per second of it, or,
+	// under half a second (the stop a little after the deadline), left
+	// out: a few requests over a few milliseconds are no rate.
+	if frac := elapsed.Seconds() - float64(secs-1); secs > 0 && frac > 0 && frac < 1 {
+		if frac < 0.5 && secs > 1 {
+			return pts[:secs-1]
+		}
+		pts[secs-1].SentRPS = round2(pts[secs-1].SentRPS / frac)
+		pts[secs-1].AchievedRPS = round2(pts[secs-1].AchievedRPS / frac)
+	}
+	return pts
+}

@@ -100,6 +100,11 @@ func Run(ctx context.Context, opts ...Option) (*Result, error) {
 
 	wall := time.Now()
 	r.start = int64(eng.Loops()[0].Now())
+	for _, lr := range r.loops {
+		if lr.st.tl != nil {
+			lr.st.tl.start = r.start
+		}
+	}
 	r.pending.Store(int32(len(r.loops)))
 	for _, lr := range r.loops {
 		lr.l.Trigger(lr.begin)

@@ -51,7 +51,8 @@ type loopStats struct {
 	sent         uint64
 	bytesWritten uint64
 
-	live *liveSLO // only with --slo-abort
+	live *liveSLO  // only with --slo-abort
+	tl   *timeline // only in rate mode
 
 	// Read by the progress reporter while the loop runs.
 	responses atomic.Uint64
@@ -64,6 +65,7 @@ func newLoopStats(rate bool) *loopStats {
 	s := &loopStats{latency: newHistogram()}
 	if rate {
 		s.uncorrected = newHistogram()
+		s.tl = &timeline{}
 	}
 	return s
 }
@@ -79,7 +81,7 @@ func record(h *hdrhistogram.Histogram, us int64, clamped *uint64) {
 	h.RecordValue(us)
 }
 
-func (s *loopStats) response(status int, dueToNowUS, sentToNowUS int64) {
+func (s *loopStats) response(status int, dueToNowUS, sentToNowUS, now int64) {
 	record(s.latency, dueToNowUS, &s.clamped)
 	if s.uncorrected != nil {
 		record(s.uncorrected, sentToNowUS, &s.clamped)
@@ -95,6 +97,9 @@ func (s *loopStats) response(status int, dueToNowUS, sentToNowUS int64) {
 	s.responses.Add(1)
 	if s.live != nil {
 		s.live.observe(status, dueToNowUS)
+	}
+	if s.tl != nil {
+		s.tl.onDone(now)
 	}
 }
 
