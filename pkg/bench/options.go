@@ -35,7 +35,7 @@ type Options struct {
 	// Stages, when set, is a rate schedule (a ramp, steps) in place of
 	// Rate; the run lasts as long as the stages.
 	Stages []Stage
-	Engine      string        // pkg/net engine: "" for the platform's best
+	Engine string // pkg/net engine: "" for the platform's best
 
 	// SLOs are pass/fail limits evaluated on the result (Result.SLO).
 	// With SLOAbort the run stops as soon as one can no longer be met.

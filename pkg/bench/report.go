@@ -202,10 +202,10 @@ func WriteReport(w io.Writer, res *Result, when time.Time) error {
 		N    uint64
 	}
 	data := struct {
-		R      *Result
-		Title  string
-		When   string
-		Lat    []lat
+		R        *Result
+		Title    string
+		When     string
+		Lat      []lat
 		Plot     template.HTML
 		RatePlot template.HTML
 		Status   []status
