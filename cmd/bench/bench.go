@@ -57,11 +57,15 @@ type Options struct {
 	HDRFile     string
 	ReportFile  string
 	SLOs        []string
+	TargetsFile string
+	Random      bool
 	SLOAbort    bool
 
 	slos    []bench.SLO
 	rate    string
 	stages  []bench.Stage
+	reqs    []bench.Request
+	setM    bool
 	headers []bench.Header
 	body    []byte
 	setDur  bool
@@ -118,6 +122,7 @@ token of your own.`,
 			}
 			opts.setDur = cmd.Flags().Changed("duration")
 			opts.setN = cmd.Flags().Changed("requests")
+			opts.setM = cmd.Flags().Changed("method")
 			if err := opts.validate(); err != nil {
 				return err
 			}
@@ -149,6 +154,8 @@ token of your own.`,
 	fl.StringVar(&opts.KeyPath, "key-path", envOr("MICROCTL_KEY_PATH", keys.DefaultPath), "KV path of the key ring for a bare --jwt (env MICROCTL_KEY_PATH)")
 	fl.StringVar(&opts.HDRFile, "hdr", "", "write the latency histogram to FILE (HdrHistogram percentile text, ms)")
 	fl.StringVar(&opts.ReportFile, "report", "", "write a self-contained HTML report with the latency plot to FILE")
+	fl.StringVar(&opts.TargetsFile, "targets", "", "send the requests of FILE ('-' for stdin), vegeta's format: 'METHOD URL', header lines, '@BODYFILE'")
+	fl.BoolVar(&opts.Random, "random", false, "with --targets: pick each request at random instead of in turn")
 	fl.StringArrayVar(&opts.SLOs, "slo", nil, "pass/fail limit, repeatable: 'p99 < 200ms', 'max < 1s', 'mean < 5ms', 'errors < 1%', 'errors < 10', 'non2xx < 0.5%', 'rps > 1000'; exit 3 if one fails")
 	fl.BoolVar(&opts.SLOAbort, "slo-abort", false, "stop the run as soon as an --slo limit can no longer be met")
 	fl.StringVar(&opts.Engine, "engine", "", "pkg/net engine: epoll or go (default: the platform's best)")
@@ -198,6 +205,9 @@ func (o *Options) validate() error {
 				return cmdutil.Usagef("%v", err)
 			}
 		}
+	}
+	if err := o.readTargets(); err != nil {
+		return err
 	}
 	if o.rate != "" {
 		from, to, ramp, err := bench.ParseRate(o.rate)
@@ -300,7 +310,7 @@ func run(ctx context.Context, o *Options) (err error) {
 	defer func() { outs.abandon() }()
 	var bopts []bench.Option
 	target := o.URL
-	need := bench.DescriptorsNeeded(o.Connections, o.Loops, o.URL == "" && o.Service == "")
+	need := bench.DescriptorsNeeded(o.Connections, o.Loops, o.URL == "" && o.Service == "" && o.TargetsFile == "")
 	if _, err := bench.EnsureDescriptors(need); err != nil {
 		return err
 	}
@@ -319,6 +329,8 @@ func run(ctx context.Context, o *Options) (err error) {
 			target = "/" // each instance is its own Host
 		}
 		fmt.Fprintf(o.IO.ErrOut, "service %s: %d passing instance(s): %s\n", o.Service, len(addrs), strings.Join(addrs, ", "))
+	case target == "" && len(o.reqs) > 0:
+		// The targets file gives the URLs.
 	case target == "":
 		srv, err := bench.NewServer(bench.WithServerAddr("127.0.0.1:0"), bench.WithServerEngine(o.Engine))
 		if err != nil {
@@ -374,6 +386,7 @@ func run(ctx context.Context, o *Options) (err error) {
 		bench.WithPipeline(o.Pipeline),
 		bench.WithRate(o.Rate),
 		bench.WithStages(o.stages...),
+		bench.WithTargetRequests(o.Random, o.reqs...),
 		bench.WithEngine(o.Engine),
 	)
 	if len(o.slos) > 0 {
@@ -445,6 +458,48 @@ func run(ctx context.Context, o *Options) (err error) {
 		}
 		return cmdutil.Unhealthy("%s", msg)
 	}
+	return nil
+}
+
+// readTargets reads --targets.
+func (o *Options) readTargets() error {
+	if o.TargetsFile == "" {
+		if o.Random {
+			return cmdutil.Usagef("--random goes with --targets")
+		}
+		return nil
+	}
+	switch {
+	case o.TCP:
+		return cmdutil.Usagef("--targets lists HTTP requests; it does not go with --tcp")
+	case o.URL != "":
+		return cmdutil.Usagef("--targets gives the URLs: leave out the URL argument")
+	case o.setM:
+		return cmdutil.Usagef("--targets gives each request its method: leave out -m")
+	case o.TargetsFile == "-" && (o.BodyFile == "-" || o.StagesFile == "-"):
+		return cmdutil.Usagef("only one of --targets, --stages and --body-file can read stdin")
+	}
+	var in io.Reader = o.IO.In
+	if o.TargetsFile != "-" {
+		f, err := os.Open(o.TargetsFile)
+		if err != nil {
+			return cmdutil.Usagef("--targets: %v", err)
+		}
+		defer f.Close()
+		in = f
+	}
+	reqs, err := bench.ParseTargets(in, os.ReadFile)
+	if err != nil {
+		return cmdutil.Usagef("--targets %s: %v", o.TargetsFile, err)
+	}
+	if o.Service == "" {
+		for _, r := range reqs {
+			if strings.HasPrefix(r.URL, "/") {
+				return cmdutil.Usagef("--targets %s: %s %s is a path: give full URLs, or --service NAME to send the paths to its instances", o.TargetsFile, r.Method, bench.RedactURL(r.URL))
+			}
+		}
+	}
+	o.reqs = reqs
 	return nil
 }
 

@@ -402,3 +402,56 @@ func TestRampAndStagesFlags(t *testing.T) {
 		t.Errorf("sent %d, timeline %+v, stages %+v", res.Sent, res.Timeline, res.Settings.Stages)
 	}
 }
+
+func TestTargetsFlags(t *testing.T) {
+	dir := t.TempDir()
+	paths := filepath.Join(dir, "paths")
+	if err := os.WriteFile(paths, []byte("GET /a\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		args []string
+		msg  string
+	}{
+		{[]string{"--targets", paths}, "is a path: give full URLs, or --service NAME"},
+		{[]string{"--targets", paths, "http://h/"}, "leave out the URL argument"},
+		{[]string{"--targets", paths, "-m", "POST"}, "leave out -m"},
+		{[]string{"--random"}, "--random goes with --targets"},
+		{[]string{"--targets", "/nonexistent"}, "--targets: open"},
+		{[]string{"--targets", paths, "--tcp", "-b", "x", "127.0.0.1:1"}, "does not go with --tcp"},
+	} {
+		code, _, stderr := microctl(t, append([]string{"bench"}, tc.args...)...)
+		if code != 2 || !strings.Contains(stderr, tc.msg) {
+			t.Errorf("%v: exit %d, stderr %q; want 2 and %q", tc.args, code, stderr, tc.msg)
+		}
+	}
+	srv, err := bench.NewServer(bench.WithServerAddr("127.0.0.1:0"), bench.WithServerLoops(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Stop(context.Background())
+	u := "http://" + srv.Addr().String()
+	targets := filepath.Join(dir, "targets")
+	body := filepath.Join(dir, "body.json")
+	if err := os.WriteFile(body, []byte(`{"a":1}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(targets, []byte("GET "+u+"/a?api_key=S3CRET\n\nPOST "+u+"/b\n@"+body+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr := microctl(t, "bench", "--targets", targets, "-n", "100", "-c", "2")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	for _, want := range []string{"TARGET", "GET " + u + "/a?api_key=REDACTED", "POST " + u + "/b", "200:50"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("table lacks %q:\n%s", want, stdout)
+		}
+	}
+	if strings.Contains(stdout, "S3CRET") {
+		t.Errorf("secret shown:\n%s", stdout)
+	}
+}

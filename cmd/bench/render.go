@@ -76,6 +76,17 @@ func render(o *Options, res *bench.Result) error {
 	if res.Latency.Clamped > 0 {
 		fmt.Fprintf(w, "(%d latencies above an hour were recorded as an hour)\n", res.Latency.Clamped)
 	}
+	if len(res.ByTarget) > 0 {
+		fmt.Fprintln(w)
+		tt := cmdutil.NewTable(w, "TARGET", "SENT", "RESPONSES", "ERRORS", "STATUS", "P50", "P99", "MAX")
+		for _, t := range res.ByTarget {
+			tt.Row(t.Method+" "+t.URL, fmt.Sprint(t.Sent), fmt.Sprint(t.Requests), fmt.Sprint(t.Errors), bench.StatusSummary(t.Status),
+				bench.FormatUS(t.Latency.P50US), bench.FormatUS(t.Latency.P99US), bench.FormatUS(t.Latency.MaxUS))
+		}
+		if err := tt.Flush(); err != nil {
+			return err
+		}
+	}
 	if len(res.Status) > 0 {
 		fmt.Fprintln(w)
 		codes := make([]string, 0, len(res.Status))

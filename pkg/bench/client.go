@@ -3,6 +3,7 @@ package bench
 import (
 	"errors"
 	"io"
+	"math/rand/v2"
 	"os"
 	"syscall"
 	"time"
@@ -20,12 +21,24 @@ type endpoint struct {
 	req   []byte // one request (or the raw TCP payload)
 	batch []byte // Pipeline requests back to back, sent in one write
 	head  bool   // HEAD requests: responses have no body
+
+	// With --targets, the requests sent to this address, taken in turn
+	// (or at random) instead of req.
+	treqs []treq
+}
+
+// treq is one target's request, as sent to one address.
+type treq struct {
+	idx  int32 // index in the run's target list (Options.TargetRequests)
+	req  []byte
+	head bool
 }
 
 // flight is a request on the wire.
 type flight struct {
 	due  int64 // when it was due (rate mode) or sent; latency is measured from here
 	sent int64 // when it was written
+	tgt  int32 // with --targets: the target's index
 }
 
 const (
@@ -61,6 +74,21 @@ type connState struct {
 	connectFails int
 	everOpen     bool
 	retry        *mnet.Timer // reconnect after a failed connect
+	next         int         // --targets, round-robin: the next of ep.treqs
+}
+
+// resetParser readies the parser for the next response: a HEAD request's
+// has no body.
+func (cs *connState) resetParser() {
+	if cs.ep.treqs == nil {
+		cs.p.reset(cs.ep.head)
+		return
+	}
+	head := false
+	if cs.inflight() > 0 {
+		head = cs.lr.r.o.TargetRequests[cs.flights[cs.fhead].tgt].Method == "HEAD"
+	}
+	cs.p.reset(head)
 }
 
 func (cs *connState) inflight() int { return len(cs.flights) - cs.fhead }
@@ -88,7 +116,8 @@ type loopRun struct {
 	timers   []*mnet.Timer
 	inflight int // requests in flight on all the loop's connections
 
-	pace pacer // rate mode: the loop's schedule
+	pace pacer      // rate mode: the loop's schedule
+	rng  *rand.Rand // --targets --random
 }
 
 // OnOpen starts sending on a new connection.
@@ -105,7 +134,7 @@ func (r *runner) OnOpen(c mnet.Conn) {
 		cs.everOpen = true
 		r.everConnected.Store(true)
 	}
-	cs.p.reset(cs.ep.head)
+	cs.resetParser()
 	cs.got = 0
 	cs.lr.fill(cs, int64(cs.lr.l.Now()))
 }
@@ -148,11 +177,14 @@ func (r *runner) OnData(c mnet.Conn, in []byte) {
 		}
 		f := cs.popFlight()
 		lr.st.response(cs.p.Status, f.since(now), (now-f.sent)/1e3, now)
+		if lr.st.byTarget != nil {
+			lr.st.byTarget[f.tgt].response(cs.p.Status, f.since(now))
+		}
 		if cs.p.Close() {
 			lr.reconnect(cs)
 			return
 		}
-		cs.p.reset(cs.ep.head)
+		cs.resetParser()
 	}
 	lr.fill(cs, now)
 }
@@ -219,6 +251,9 @@ func (lr *loopRun) peerClosed(cs *connState, err error) {
 			f := cs.popFlight()
 			now := int64(lr.l.Now())
 			lr.st.response(cs.p.Status, f.since(now), (now-f.sent)/1e3, now)
+			if lr.st.byTarget != nil {
+				lr.st.byTarget[f.tgt].response(cs.p.Status, f.since(now))
+			}
 		} else if perr != nil && cs.inflight() > 0 {
 			lr.st.fail(ErrClosed, perr)
 			cs.dropFlights(lr, false)
@@ -253,6 +288,10 @@ func classify(err error) ErrorKind {
 // response, not because anything failed.
 func (cs *connState) dropFlights(lr *loopRun, giveBack bool) {
 	n := cs.inflight()
+	if !giveBack && n > 0 && lr.st.byTarget != nil {
+		// A failure counts once, against the oldest request in flight.
+		lr.st.byTarget[cs.flights[cs.fhead].tgt].errors++
+	}
 	if giveBack && n > 0 {
 		if cs.quota >= 0 {
 			cs.quota += int64(n)
@@ -327,7 +366,14 @@ func (lr *loopRun) fill(cs *connState, now int64) {
 	if cs.quota >= 0 && int64(room) > cs.quota {
 		room = int(cs.quota)
 	}
-	if room > 0 {
+	if room > 0 && cs.ep.treqs != nil {
+		for i := 0; i < room; i++ {
+			lr.sendTarget(cs, now, now)
+		}
+		if cs.quota > 0 {
+			cs.quota -= int64(room)
+		}
+	} else if room > 0 {
 		if room == o.Pipeline && o.Pipeline > 1 {
 			cs.c.Write(cs.ep.batch)
 		} else {
@@ -411,4 +457,27 @@ func (lr *loopRun) stop() {
 		}
 	}
 	lr.r.loopDone()
+}
+
+// sendTarget writes the next target's request on cs (--targets).
+func (lr *loopRun) sendTarget(cs *connState, due, now int64) {
+	var t *treq
+	if lr.r.o.RandomTargets {
+		t = &cs.ep.treqs[lr.rng.IntN(len(cs.ep.treqs))]
+	} else {
+		t = &cs.ep.treqs[cs.next]
+		cs.next++
+		if cs.next == len(cs.ep.treqs) {
+			cs.next = 0
+		}
+	}
+	if cs.inflight() == 0 {
+		cs.p.reset(t.head)
+	}
+	cs.c.Write(t.req)
+	cs.flights = append(cs.flights, flight{due: due, sent: now, tgt: t.idx})
+	lr.inflight++
+	lr.st.sent++
+	lr.st.bytesWritten += uint64(len(t.req))
+	lr.st.byTarget[t.idx].sent++
 }

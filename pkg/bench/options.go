@@ -37,6 +37,13 @@ type Options struct {
 	Stages []Stage
 	Engine string // pkg/net engine: "" for the platform's best
 
+	// TargetRequests, when set (--targets), are the requests to send, in
+	// turn or, with RandomTargets, at random; URL, Method and Body are
+	// then unused. Their URLs are full URLs, or paths alone with Targets
+	// (the addresses of a service).
+	TargetRequests []Request
+	RandomTargets  bool
+
 	// SLOs are pass/fail limits evaluated on the result (Result.SLO).
 	// With SLOAbort the run stops as soon as one can no longer be met.
 	SLOs     []SLO
@@ -87,8 +94,10 @@ func newOptions(opts ...Option) Options {
 // user's to fix (microctl maps it to a usage error).
 func (o *Options) Validate() error {
 	switch {
-	case o.URL == "" && len(o.Targets) == 0:
+	case o.URL == "" && len(o.Targets) == 0 && len(o.TargetRequests) == 0:
 		return errors.New("no target: give a URL")
+	case len(o.TargetRequests) > 0 && o.TCP:
+		return errors.New("a targets file is HTTP requests; it does not go with --tcp")
 	case o.Connections < 1:
 		return fmt.Errorf("connections must be at least 1, not %d", o.Connections)
 	case o.Duration < 0:
@@ -163,6 +172,11 @@ func WithPipeline(n int) Option { return func(o *Options) { o.Pipeline = n } }
 // WithRate paces requests at r per second in all, measuring latency from
 // when each request was due (coordinated-omission correction, as wrk2).
 func WithRate(r float64) Option { return func(o *Options) { o.Rate = r } }
+
+// WithTargetRequests sends these requests, in turn or at random.
+func WithTargetRequests(random bool, reqs ...Request) Option {
+	return func(o *Options) { o.TargetRequests, o.RandomTargets = reqs, random }
+}
 
 // WithSLOs sets pass/fail limits; abort stops the run as soon as one can
 // no longer be met.

@@ -161,7 +161,14 @@ func (lr *loopRun) fillPaced(cs *connState, now int64) {
 	p := &lr.pace
 	room := o.Pipeline - cs.inflight()
 	n := min(room, p.owedLen())
-	if n > 0 {
+	if n > 0 && cs.ep.treqs != nil {
+		for i := 0; i < n; i++ {
+			lr.sendTarget(cs, p.pop(), now)
+		}
+		if lr.st.tl != nil {
+			lr.st.tl.onSent(now, n)
+		}
+	} else if n > 0 {
 		if n == o.Pipeline && o.Pipeline > 1 {
 			cs.c.Write(cs.ep.batch)
 		} else {

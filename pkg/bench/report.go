@@ -130,7 +130,7 @@ func niceCeil(v float64) float64 {
 	return 10 * p
 }
 
-var reportTmpl = template.Must(template.New("report").Funcs(template.FuncMap{"us": FormatUS, "sloValue": FormatSLOValue}).Parse(`<!DOCTYPE html>
+var reportTmpl = template.Must(template.New("report").Funcs(template.FuncMap{"us": FormatUS, "sloValue": FormatSLOValue, "status": StatusSummary}).Parse(`<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>microctl bench: {{.Title}}</title>
 <style>
 body{font-family:sans-serif;margin:2em;color:#222}
@@ -172,6 +172,10 @@ td.n{text-align:right;font-variant-numeric:tabular-nums}
 {{end}}</table>
 <div style="display:flex;flex-wrap:wrap;gap:1em">{{.Plot}}{{.RatePlot}}</div>
 {{if .R.LatencyUncorrected}}<p class="note">corrected: measured from when each request was due at the -R rate (coordinated omission corrected, as wrk2); uncorrected: from when it was sent.</p>{{end}}
+{{if .R.ByTarget}}<h2>Targets</h2>
+<table><tr><th>target</th><th>sent</th><th>responses</th><th>errors</th><th>status</th><th>p50</th><th>p99</th><th>max</th></tr>
+{{range .R.ByTarget}}<tr><td>{{.Method}} {{.URL}}</td><td class="n">{{.Sent}}</td><td class="n">{{.Requests}}</td><td class="n">{{.Errors}}</td><td>{{status .Status}}</td><td class="n">{{us .Latency.P50US}}</td><td class="n">{{us .Latency.P99US}}</td><td class="n">{{us .Latency.MaxUS}}</td></tr>{{end}}
+</table>{{end}}
 {{if .Status}}<h2>Status codes</h2>
 <table><tr><th>status</th><th>responses</th></tr>
 {{range .Status}}<tr><td>{{.Code}}</td><td class="n">{{.N}}</td></tr>{{end}}
@@ -305,4 +309,21 @@ func svgTimeline(pts []TimelinePoint) template.HTML {
 	}
 	b.WriteString(`</svg>`)
 	return template.HTML(b.String())
+}
+
+// StatusSummary renders status counts on one line: "200:95 503:5".
+func StatusSummary(m map[string]uint64) string {
+	codes := make([]string, 0, len(m))
+	for c := range m {
+		codes = append(codes, c)
+	}
+	sort.Strings(codes)
+	parts := make([]string, len(codes))
+	for i, c := range codes {
+		parts[i] = fmt.Sprintf("%s:%d", c, m[c])
+	}
+	if len(parts) == 0 {
+		return "-"
+	}
+	return strings.Join(parts, " ")
 }

@@ -37,7 +37,10 @@ type Result struct {
 	Timeline []TimelinePoint `json:"timeline,omitempty"`
 
 	Status map[string]uint64 `json:"status"` // HTTP status code -> responses; empty in --tcp mode
-	Errors Errors            `json:"errors"`
+	// ByTarget, with --targets: each target's requests, status codes and
+	// latency, in the file's order.
+	ByTarget []TargetResult `json:"by_target,omitempty"`
+	Errors   Errors         `json:"errors"`
 
 	Interrupted bool `json:"interrupted"` // stopped early by Ctrl-C
 
@@ -190,6 +193,28 @@ func (r *runner) result() *Result {
 	}
 	if len(first) > 0 {
 		res.Errors.First = first
+	}
+	if n := len(o.TargetRequests); n > 0 {
+		res.ByTarget = make([]TargetResult, n)
+		for i, tr := range o.TargetRequests {
+			h := newHistogram()
+			t := TargetResult{Method: tr.Method, URL: RedactURL(tr.URL), Status: map[string]uint64{}}
+			var clamped uint64
+			for _, lr := range r.loops {
+				ts := &lr.st.byTarget[i]
+				h.Merge(ts.latency)
+				clamped += ts.clamped
+				t.Sent += ts.sent
+				t.Requests += ts.responses
+				t.Errors += ts.errors
+				for code, n := range ts.status {
+					t.Status[strconv.Itoa(code)] += n
+				}
+			}
+			t.Latency = summarize(h)
+			t.Latency.Clamped = clamped
+			res.ByTarget[i] = t
+		}
 	}
 	for _, ls := range r.eng.Stats() {
 		res.Connects += ls.Dialed

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"strings"
 	"sync"
@@ -164,6 +165,9 @@ func (e *ConfigError) Unwrap() error { return e.Err }
 // endpoints builds the request bytes for each address.
 func (r *runner) endpoints() error {
 	o := &r.o
+	if len(o.TargetRequests) > 0 {
+		return r.targetEndpoints()
+	}
 	var tgt *Target
 	path := "/"
 	switch {
@@ -204,13 +208,106 @@ func (r *runner) endpoints() error {
 	return nil
 }
 
+// targetEndpoints builds, for --targets, the endpoints and the requests
+// each sends: with service addresses, every request (a path) to every
+// address, each its own Host; otherwise each request to its URL's address.
+func (r *runner) targetEndpoints() error {
+	o := &r.o
+	eps := map[string]*endpoint{}
+	add := func(addr string) (*endpoint, error) {
+		if ep, ok := eps[addr]; ok {
+			return ep, nil
+		}
+		ta, err := net.ResolveTCPAddr("tcp", addr)
+		if err != nil {
+			return nil, &ConnectError{Addr: addr, Err: err}
+		}
+		r.addrs[addr] = ta
+		ep := &endpoint{name: addr}
+		eps[addr] = ep
+		r.eps = append(r.eps, ep)
+		return ep, nil
+	}
+	for _, a := range o.Targets {
+		if _, err := add(a); err != nil {
+			return err
+		}
+	}
+	for i, tr := range o.TargetRequests {
+		headers := mergeHeaders(o.Headers, tr.Headers)
+		body := tr.Body
+		if tr.BodyFile == "" {
+			body = o.Body
+		}
+		head := tr.Method == "HEAD"
+		switch {
+		case len(o.Targets) > 0:
+			path := tr.URL
+			if !strings.HasPrefix(path, "/") {
+				t, err := ParseURL(tr.URL)
+				if err != nil {
+					return &ConfigError{Err: err}
+				}
+				path = t.Path
+			}
+			for _, a := range o.Targets {
+				ep := eps[a]
+				ep.treqs = append(ep.treqs, treq{idx: int32(i), req: buildRequest(tr.Method, a, path, headers, body), head: head})
+			}
+		default:
+			if strings.HasPrefix(tr.URL, "/") {
+				return &ConfigError{Err: fmt.Errorf("target %s %s is a path: give a full URL, or --service NAME", tr.Method, RedactURL(tr.URL))}
+			}
+			t, err := ParseURL(tr.URL)
+			if err != nil {
+				return &ConfigError{Err: err}
+			}
+			ep, err := add(t.HostPort)
+			if err != nil {
+				return err
+			}
+			ep.treqs = append(ep.treqs, treq{idx: int32(i), req: buildRequest(tr.Method, t.Host, t.Path, headers, body), head: head})
+		}
+	}
+	return nil
+}
+
+// mergeHeaders is the global headers (-H) with a target's own: a target's
+// header replaces a global one of the same name.
+func mergeHeaders(global, own []Header) []Header {
+	out := make([]Header, 0, len(global)+len(own))
+	for _, g := range global {
+		replaced := false
+		for _, h := range own {
+			if strings.EqualFold(g.Name, h.Name) {
+				replaced = true
+				break
+			}
+		}
+		if !replaced {
+			out = append(out, g)
+		}
+	}
+	return append(out, own...)
+}
+
 // plan deals the connections to the loops and the endpoints (round-robin)
 // and the request quota to the connections.
 func (r *runner) plan() {
 	o := &r.o
 	loops := r.eng.Loops()
 	for i, l := range loops {
-		r.loops = append(r.loops, &loopRun{r: r, idx: i, l: l, st: newLoopStats(o.Rate > 0)})
+		lr := &loopRun{r: r, idx: i, l: l, st: newLoopStats(o.Rate > 0)}
+		if n := len(o.TargetRequests); n > 0 {
+			lr.st.byTarget = make([]targetStats, n)
+			for j := range lr.st.byTarget {
+				lr.st.byTarget[j] = targetStats{latency: newHistogram(), status: map[int]uint64{}}
+			}
+			if o.RandomTargets {
+				lr.rng = rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
+			}
+		}
+		r.loops = append(r.loops, lr)
 	}
 	for i := 0; i < o.Connections; i++ {
 		// Loops take connections in turn, and so do endpoints, but one
@@ -218,6 +315,9 @@ func (r *runner) plan() {
 		// both, so no loop is left with only an unreachable one.
 		lr := r.loops[i%len(r.loops)]
 		cs := &connState{lr: lr, ep: r.eps[(i/len(r.loops)+i%len(r.loops))%len(r.eps)], quota: -1}
+		if n := len(cs.ep.treqs); n > 0 {
+			cs.next = i % n // connections start on different targets
+		}
 		share := int64(-1)
 		if o.Requests > 0 {
 			share = o.Requests / int64(o.Connections)

@@ -54,6 +54,8 @@ type loopStats struct {
 	live *liveSLO  // only with --slo-abort
 	tl   *timeline // only in rate mode
 
+	byTarget []targetStats // only with --targets
+
 	// Read by the progress reporter while the loop runs.
 	responses atomic.Uint64
 	bytesRead atomic.Uint64
@@ -109,4 +111,18 @@ func (s *loopStats) fail(kind ErrorKind, err error) {
 		s.firstErr[kind] = err
 	}
 	s.errCount.Add(1)
+}
+
+// targetStats is one target's share of a loop's run (--targets).
+type targetStats struct {
+	latency                 *hdrhistogram.Histogram
+	clamped                 uint64
+	sent, responses, errors uint64
+	status                  map[int]uint64
+}
+
+func (t *targetStats) response(status int, us int64) {
+	record(t.latency, us, &t.clamped)
+	t.responses++
+	t.status[status]++
 }
