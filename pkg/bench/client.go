@@ -1,7 +1,9 @@
 package bench
 
 import (
+	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"os"
@@ -17,10 +19,11 @@ import (
 
 // endpoint is one address the connections are spread over.
 type endpoint struct {
-	name  string // host:port
-	req   []byte // one request (or the raw TCP payload)
-	batch []byte // Pipeline requests back to back, sent in one write
-	head  bool   // HEAD requests: responses have no body
+	name  string      // host:port
+	req   []byte      // one request (or the raw TCP payload)
+	batch []byte      // Pipeline requests back to back, sent in one write
+	head  bool        // HEAD requests: responses have no body
+	tls   *tls.Config // https: the client configuration (its ServerName set)
 
 	// With --targets, the requests sent to this address, taken in turn
 	// (or at random) instead of req.
@@ -46,6 +49,7 @@ const (
 	csConnecting
 	csOpen
 	csFinished
+	csHandshake // https: connected, TLS handshake running
 )
 
 // closeReason says why the client itself closed a connection, so that
@@ -54,6 +58,7 @@ const (
 	reasonNone = iota
 	reasonReconnect
 	reasonFailed
+	reasonHandshake // the TLS handshake failed: retry after a backoff
 )
 
 // connState is one of the -c connections, across reconnects.
@@ -61,7 +66,10 @@ type connState struct {
 	lr    *loopRun
 	ep    *endpoint
 	state int
-	c     mnet.Conn
+	c     mnet.Conn // what requests are written to: raw, or a *tlsConn
+	raw   mnet.Conn // the pkg/net connection c writes to, for telling events apart
+	hs    *tlsAdapter
+	tc    *tlsConn
 	p     responseParser
 	got   int // TCP mode: bytes of the current reply received
 
@@ -75,6 +83,7 @@ type connState struct {
 	everOpen     bool
 	retry        *mnet.Timer // reconnect after a failed connect
 	next         int         // --targets, round-robin: the next of ep.treqs
+	dialAt       int64       // https: when the connect started (the handshake counts from there)
 }
 
 // resetParser readies the parser for the next response: a HEAD request's
@@ -118,6 +127,8 @@ type loopRun struct {
 
 	pace pacer      // rate mode: the loop's schedule
 	rng  *rand.Rand // --targets --random
+
+	plain []byte // https: decrypted bytes
 }
 
 // OnOpen starts sending on a new connection.
@@ -127,7 +138,17 @@ func (r *runner) OnOpen(c mnet.Conn) {
 		c.Close()
 		return
 	}
-	cs.c = c
+	cs.c, cs.raw = c, c
+	if cs.ep.tls != nil {
+		cs.state = csHandshake
+		cs.hs = startHandshake(c, cs.ep.tls, r.o.Timeout, func(tc *tlsConn, err error) { r.handshakeDone(cs, c, tc, err) })
+		return
+	}
+	r.opened(cs)
+}
+
+// opened starts sending on a connection ready for requests.
+func (r *runner) opened(cs *connState) {
 	cs.state = csOpen
 	cs.connectFails = 0
 	if !cs.everOpen {
@@ -143,10 +164,29 @@ func (r *runner) OnOpen(c mnet.Conn) {
 func (r *runner) OnData(c mnet.Conn, in []byte) {
 	cs := c.Context().(*connState)
 	lr := cs.lr
-	if lr.stopping || cs.state != csOpen || cs.c != c {
+	if lr.stopping || cs.raw != c {
+		return
+	}
+	if cs.state != csOpen {
+		if cs.state == csHandshake {
+			lr.st.bytesRead.Add(uint64(len(in)))
+			cs.hs.feed(in)
+		}
+		return
+	}
+	if cs.tc != nil {
+		lr.st.bytesRead.Add(uint64(len(in)))
+		cs.tc.a.feed(in)
+		r.readTLS(cs, c)
 		return
 	}
 	lr.st.bytesRead.Add(uint64(len(in)))
+	r.onPlain(cs, in)
+}
+
+// onPlain handles response bytes (decrypted, with TLS).
+func (r *runner) onPlain(cs *connState, in []byte) {
+	lr := cs.lr
 	now := int64(lr.l.Now())
 	if r.o.TCP {
 		cs.got += len(in)
@@ -193,8 +233,16 @@ func (r *runner) OnData(c mnet.Conn, in []byte) {
 func (r *runner) OnClose(c mnet.Conn, err error) {
 	cs := c.Context().(*connState)
 	lr := cs.lr
-	if cs.c == c {
-		cs.c = nil
+	if cs.raw == c {
+		cs.c, cs.raw, cs.tc = nil, nil, nil
+		if cs.hs != nil {
+			// The handshake's goroutine reads what was received, then
+			// sees the end; handshakeDone does the accounting.
+			cs.hs.Close()
+			if cs.state == csHandshake && !lr.stopping {
+				return
+			}
+		}
 	}
 	if lr.stopping || cs.state == csFinished {
 		return
@@ -227,6 +275,10 @@ func (r *runner) OnClose(c mnet.Conn, err error) {
 			r.abort(&ConnectError{Addr: cs.ep.name, Err: de.Err})
 			return
 		}
+		lr.redial(cs)
+		return
+	case reason == reasonHandshake:
+		cs.state = csIdle
 		lr.redial(cs)
 		return
 	case reason != reasonNone:
@@ -331,6 +383,9 @@ func (lr *loopRun) afterClose(cs *connState) {
 
 func (lr *loopRun) dial(cs *connState) {
 	cs.state = csConnecting
+	if cs.ep.tls != nil {
+		cs.dialAt = int64(lr.l.Now())
+	}
 	lr.l.Dial(lr.r.addrs[cs.ep.name], cs)
 }
 
@@ -480,4 +535,82 @@ func (lr *loopRun) sendTarget(cs *connState, due, now int64) {
 	lr.st.sent++
 	lr.st.bytesWritten += uint64(len(t.req))
 	lr.st.byTarget[t.idx].sent++
+}
+
+// readTLS decrypts what the adapter holds and hands the plaintext on,
+// until crypto/tls needs more bytes.
+func (r *runner) readTLS(cs *connState, c mnet.Conn) {
+	lr := cs.lr
+	for cs.raw == c && cs.state == csOpen && cs.tc != nil {
+		n, err := cs.tc.t.Read(lr.plain)
+		if n > 0 {
+			r.onPlain(cs, lr.plain[:n])
+			continue
+		}
+		if err == nil || err == errWouldBlock {
+			return
+		}
+		// A TLS alert, a bad record, or close_notify: the connection is done.
+		if cs.inflight() > 0 {
+			lr.fail(cs, ErrClosed, fmt.Errorf("tls: %w", err))
+		} else {
+			cs.reason = reasonReconnect
+			cs.c.Close()
+		}
+		return
+	}
+}
+
+// handshakeDone runs on the loop when a connection's TLS handshake ended.
+func (r *runner) handshakeDone(cs *connState, c mnet.Conn, tc *tlsConn, err error) {
+	lr := cs.lr
+	if cs.hs == tc.a {
+		cs.hs = nil
+	}
+	if lr.stopping || cs.state == csFinished {
+		if cs.raw == c {
+			c.Close()
+		}
+		return
+	}
+	open := cs.raw == c
+	if err == nil && open {
+		now := int64(lr.l.Now())
+		st := tc.t.ConnectionState()
+		lr.st.handshake(now-cs.dialAt, &st)
+		cs.c, cs.tc = tc, tc
+		r.opened(cs)
+		if tc.a.pending() {
+			r.readTLS(cs, c) // bytes that came with the end of the handshake
+		}
+		return
+	}
+	if err == nil {
+		err = errors.New("connection closed right after the handshake")
+	}
+	terr := &TLSError{Addr: cs.ep.name, Err: err}
+	lr.st.fail(ErrTLS, errors.New(TLSReason(err)))
+	if cs.quota > 0 {
+		cs.quota--
+	}
+	if r.o.Rate > 0 {
+		lr.pace.consume()
+		if lr.pace.done(lr) {
+			lr.stop()
+			return
+		}
+	}
+	cs.connectFails++
+	if !cs.everOpen && cs.connectFails == 1 &&
+		r.neverOpened.Add(1) == r.conns && !r.everConnected.Load() {
+		r.abort(terr) // no handshake ever worked: say why now
+		return
+	}
+	if open {
+		cs.reason = reasonHandshake
+		c.Close()
+		return
+	}
+	cs.state = csIdle
+	lr.redial(cs)
 }

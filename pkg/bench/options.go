@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"runtime"
@@ -43,6 +44,12 @@ type Options struct {
 	// (the addresses of a service).
 	TargetRequests []Request
 	RandomTargets  bool
+
+	// TLS is the client configuration for https URLs (nil: the defaults:
+	// system roots, SNI from the URL's host). ServerName, when empty, is
+	// each URL's host; a session cache is added when it has none, so that
+	// reconnects resume sessions.
+	TLS *tls.Config
 
 	// SLOs are pass/fail limits evaluated on the result (Result.SLO).
 	// With SLOAbort the run stops as soon as one can no longer be met.
@@ -177,6 +184,9 @@ func WithRate(r float64) Option { return func(o *Options) { o.Rate = r } }
 func WithTargetRequests(random bool, reqs ...Request) Option {
 	return func(o *Options) { o.TargetRequests, o.RandomTargets = reqs, random }
 }
+
+// WithTLSConfig sets the client TLS configuration for https URLs.
+func WithTLSConfig(cfg *tls.Config) Option { return func(o *Options) { o.TLS = cfg } }
 
 // WithSLOs sets pass/fail limits; abort stops the run as soon as one can
 // no longer be met.

@@ -113,15 +113,14 @@ func RedactURL(raw string) string {
 // Target is where a URL points, split into what the request needs.
 type Target struct {
 	URL      *url.URL
+	TLS      bool   // https
 	HostPort string // host:port to connect to
 	Host     string // the Host header
 	Path     string // path and query, as sent on the request line
 }
 
-// ParseURL parses a benchmark URL: http://host[:port][/path][?query]. A
-// URL without a scheme is taken as http://. HTTPS is refused: the client
-// speaks plain HTTP/1.1 (TLS would measure the handshake and the cipher,
-// not the service).
+// ParseURL parses a benchmark URL: http[s]://host[:port][/path][?query].
+// A URL without a scheme is taken as http://.
 func ParseURL(raw string) (*Target, error) {
 	if !strings.Contains(raw, "://") {
 		raw = "http://" + raw
@@ -131,11 +130,9 @@ func ParseURL(raw string) (*Target, error) {
 		return nil, fmt.Errorf("bad URL %q: %v", RedactURL(raw), stripURLErr(err))
 	}
 	switch u.Scheme {
-	case "http":
-	case "https":
-		return nil, fmt.Errorf("bad URL %q: https is not supported; benchmark the service's plain-HTTP port", RedactURL(raw))
+	case "http", "https":
 	default:
-		return nil, fmt.Errorf("bad URL %q: scheme %q is not http", RedactURL(raw), u.Scheme)
+		return nil, fmt.Errorf("bad URL %q: scheme %q is not http or https", RedactURL(raw), u.Scheme)
 	}
 	if u.Host == "" {
 		return nil, fmt.Errorf("bad URL %q: no host", RedactURL(raw))
@@ -143,6 +140,9 @@ func ParseURL(raw string) (*Target, error) {
 	host, port := u.Hostname(), u.Port()
 	if port == "" {
 		port = "80"
+		if u.Scheme == "https" {
+			port = "443"
+		}
 	}
 	if p, err := strconv.Atoi(port); err != nil || p < 1 || p > 65535 {
 		return nil, fmt.Errorf("bad URL %q: port %q", RedactURL(raw), port)
@@ -154,7 +154,7 @@ func ParseURL(raw string) (*Target, error) {
 	if u.RawQuery != "" {
 		path += "?" + u.RawQuery
 	}
-	return &Target{URL: u, HostPort: net.JoinHostPort(host, port), Host: u.Host, Path: path}, nil
+	return &Target{URL: u, TLS: u.Scheme == "https", HostPort: net.JoinHostPort(host, port), Host: u.Host, Path: path}, nil
 }
 
 func stripURLErr(err error) error {

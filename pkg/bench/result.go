@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"crypto/tls"
 	"math"
 	"strconv"
 	"time"
@@ -43,6 +44,9 @@ type Result struct {
 	Errors   Errors         `json:"errors"`
 
 	Interrupted bool `json:"interrupted"` // stopped early by Ctrl-C
+
+	// TLS, with https: the handshakes and what they negotiated.
+	TLS *TLSInfo `json:"tls,omitempty"`
 
 	// SLO holds the verdict of each --slo limit, in the order given.
 	SLO []SLOResult `json:"slo,omitempty"`
@@ -102,6 +106,7 @@ type Errors struct {
 	Timeout int64 `json:"timeout"`
 	Parse   int64 `json:"parse"`
 	Closed  int64 `json:"closed"` // closed or reset by the peer with requests in flight
+	TLS     int64 `json:"tls"`    // TLS handshakes that failed (the reason in first.tls)
 	Total   int64 `json:"total"`
 	// First is the first error of each kind seen, for diagnosis.
 	First map[string]string `json:"first,omitempty"`
@@ -184,6 +189,8 @@ func (r *runner) result() *Result {
 				res.Errors.Parse += int64(n)
 			case ErrClosed:
 				res.Errors.Closed += int64(n)
+			case ErrTLS:
+				res.Errors.TLS += int64(n)
 			}
 			res.Errors.Total += int64(n)
 			if _, ok := first[kind.String()]; !ok && st.firstErr[k] != nil {
@@ -216,6 +223,7 @@ func (r *runner) result() *Result {
 			res.ByTarget[i] = t
 		}
 	}
+	res.TLS = r.tlsInfo()
 	for _, ls := range r.eng.Stats() {
 		res.Connects += ls.Dialed
 	}
@@ -310,4 +318,44 @@ func (r *runner) timeline(elapsed time.Duration) []TimelinePoint {
 		pts[secs-1].AchievedRPS = round2(pts[secs-1].AchievedRPS / frac)
 	}
 	return pts
+}
+
+// TLSInfo is the TLS side of an https run.
+type TLSInfo struct {
+	Version     string `json:"version"`      // of the first handshake: TLS 1.3, TLS 1.2
+	CipherSuite string `json:"cipher_suite"` // of the first handshake
+	ALPN        string `json:"alpn"`         // the protocol the server chose, "" if none
+	Handshakes  uint64 `json:"handshakes"`   // completed
+	Resumed     uint64 `json:"resumed"`      // of which resumed a session (no certificate exchange)
+	// Connect is the time from starting the TCP connect to the end of the
+	// handshake, in µs: handshakes count here, not in the request latency.
+	Connect Latency `json:"connect"`
+}
+
+func (r *runner) tlsInfo() *TLSInfo {
+	var info *TLSInfo
+	h := newHistogram()
+	var clamped uint64
+	for _, lr := range r.loops {
+		t := lr.st.tls
+		if t == nil {
+			continue
+		}
+		if info == nil {
+			info = &TLSInfo{
+				Version:     tls.VersionName(t.first.Version),
+				CipherSuite: tls.CipherSuiteName(t.first.CipherSuite),
+				ALPN:        t.first.NegotiatedProtocol,
+			}
+		}
+		info.Handshakes += t.handshakes
+		info.Resumed += t.resumed
+		h.Merge(t.connect)
+		clamped += t.clamped
+	}
+	if info != nil {
+		info.Connect = summarize(h)
+		info.Connect.Clamped = clamped
+	}
+	return info
 }

@@ -3,6 +3,7 @@ package bench
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"fmt"
 	"math/rand/v2"
 	"net"
@@ -58,6 +59,9 @@ type runner struct {
 	abortErr      error
 
 	sloBroken chan string // --slo-abort: why the run stops
+
+	tlsBase   *tls.Config
+	tlsByHost map[string]*tls.Config
 }
 
 // Run benchmarks the target described by opts and returns what it
@@ -194,6 +198,9 @@ func (r *runner) endpoints() error {
 		}
 		r.addrs[a] = ta
 		ep := &endpoint{name: a, head: o.Method == "HEAD" && !o.TCP}
+		if tgt != nil && tgt.TLS && !o.TCP {
+			ep.tls = r.tlsConfig(tgt.URL.Hostname())
+		}
 		switch {
 		case o.TCP:
 			ep.req = o.Body
@@ -214,7 +221,7 @@ func (r *runner) endpoints() error {
 func (r *runner) targetEndpoints() error {
 	o := &r.o
 	eps := map[string]*endpoint{}
-	add := func(addr string) (*endpoint, error) {
+	add := func(addr string, tls bool, host string) (*endpoint, error) {
 		if ep, ok := eps[addr]; ok {
 			return ep, nil
 		}
@@ -224,12 +231,15 @@ func (r *runner) targetEndpoints() error {
 		}
 		r.addrs[addr] = ta
 		ep := &endpoint{name: addr}
+		if tls {
+			ep.tls = r.tlsConfig(host)
+		}
 		eps[addr] = ep
 		r.eps = append(r.eps, ep)
 		return ep, nil
 	}
 	for _, a := range o.Targets {
-		if _, err := add(a); err != nil {
+		if _, err := add(a, false, ""); err != nil {
 			return err
 		}
 	}
@@ -262,7 +272,7 @@ func (r *runner) targetEndpoints() error {
 			if err != nil {
 				return &ConfigError{Err: err}
 			}
-			ep, err := add(t.HostPort)
+			ep, err := add(t.HostPort, t.TLS, t.URL.Hostname())
 			if err != nil {
 				return err
 			}
@@ -270,6 +280,39 @@ func (r *runner) targetEndpoints() error {
 		}
 	}
 	return nil
+}
+
+// tlsConfig is the client configuration for one server name.
+func (r *runner) tlsConfig(host string) *tls.Config {
+	o := &r.o
+	if r.tlsBase == nil {
+		r.tlsBase = &tls.Config{}
+		if o.TLS != nil {
+			r.tlsBase = o.TLS.Clone()
+		}
+		if r.tlsBase.ClientSessionCache == nil {
+			r.tlsBase.ClientSessionCache = tls.NewLRUClientSessionCache(max(64, 2*o.Connections))
+		}
+		if r.tlsBase.NextProtos == nil {
+			r.tlsBase.NextProtos = []string{"http/1.1"}
+		}
+		if r.tlsBase.MinVersion == 0 {
+			r.tlsBase.MinVersion = tls.VersionTLS12
+		}
+	}
+	if r.tlsBase.ServerName != "" {
+		return r.tlsBase
+	}
+	if r.tlsByHost == nil {
+		r.tlsByHost = map[string]*tls.Config{}
+	}
+	if c, ok := r.tlsByHost[host]; ok {
+		return c
+	}
+	c := r.tlsBase.Clone()
+	c.ServerName = host
+	r.tlsByHost[host] = c
+	return c
 }
 
 // mergeHeaders is the global headers (-H) with a target's own: a target's
@@ -298,6 +341,9 @@ func (r *runner) plan() {
 	loops := r.eng.Loops()
 	for i, l := range loops {
 		lr := &loopRun{r: r, idx: i, l: l, st: newLoopStats(o.Rate > 0)}
+		if r.tlsBase != nil {
+			lr.plain = make([]byte, 32<<10)
+		}
 		if n := len(o.TargetRequests); n > 0 {
 			lr.st.byTarget = make([]targetStats, n)
 			for j := range lr.st.byTarget {

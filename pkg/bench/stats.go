@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"crypto/tls"
 	"sync/atomic"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
@@ -29,10 +30,11 @@ const (
 	ErrTimeout                  // no response within the timeout
 	ErrParse                    // the response was not valid HTTP/1.1
 	ErrClosed                   // the peer closed or reset the connection with requests in flight
+	ErrTLS                      // the TLS handshake failed
 	numErrorKinds
 )
 
-var errorKindNames = [numErrorKinds]string{"connect", "read", "write", "timeout", "parse", "closed"}
+var errorKindNames = [numErrorKinds]string{"connect", "read", "write", "timeout", "parse", "closed", "tls"}
 
 func (k ErrorKind) String() string { return errorKindNames[k] }
 
@@ -55,6 +57,8 @@ type loopStats struct {
 	tl   *timeline // only in rate mode
 
 	byTarget []targetStats // only with --targets
+
+	tls *tlsStats // only with https
 
 	// Read by the progress reporter while the loop runs.
 	responses atomic.Uint64
@@ -125,4 +129,29 @@ func (t *targetStats) response(status int, us int64) {
 	record(t.latency, us, &t.clamped)
 	t.responses++
 	t.status[status]++
+}
+
+// tlsStats is what a loop saw of its TLS handshakes.
+type tlsStats struct {
+	connect    *hdrhistogram.Histogram // connect + handshake, µs
+	clamped    uint64
+	handshakes uint64
+	resumed    uint64
+	first      *tls.ConnectionState
+}
+
+func (s *loopStats) handshake(ns int64, st *tls.ConnectionState) {
+	t := s.tls
+	if t == nil {
+		t = &tlsStats{connect: newHistogram()}
+		s.tls = t
+	}
+	record(t.connect, ns/1e3, &t.clamped)
+	t.handshakes++
+	if st.DidResume {
+		t.resumed++
+	}
+	if t.first == nil {
+		t.first = st
+	}
 }
