@@ -3,6 +3,7 @@ package bench
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -58,18 +59,21 @@ type Options struct {
 	ReportFile  string
 	SLOs        []string
 	TargetsFile string
+	TLS         bench.ClientTLS
 	Random      bool
 	SLOAbort    bool
 
-	slos    []bench.SLO
-	rate    string
-	stages  []bench.Stage
-	reqs    []bench.Request
-	setM    bool
-	headers []bench.Header
-	body    []byte
-	setDur  bool
-	setN    bool
+	slos   []bench.SLO
+	rate   string
+	stages []bench.Stage
+	reqs   []bench.Request
+	setM   bool
+
+	tlsConfig *tls.Config
+	headers   []bench.Header
+	body      []byte
+	setDur    bool
+	setN      bool
 }
 
 // NewCmdBench builds the command. runF replaces the run function in tests
@@ -154,6 +158,11 @@ token of your own.`,
 	fl.StringVar(&opts.KeyPath, "key-path", envOr("MICROCTL_KEY_PATH", keys.DefaultPath), "KV path of the key ring for a bare --jwt (env MICROCTL_KEY_PATH)")
 	fl.StringVar(&opts.HDRFile, "hdr", "", "write the latency histogram to FILE (HdrHistogram percentile text, ms)")
 	fl.StringVar(&opts.ReportFile, "report", "", "write a self-contained HTML report with the latency plot to FILE")
+	fl.StringVar(&opts.TLS.ServerName, "sni", "", "https: the server name to send (SNI) and verify, instead of the URL's host")
+	fl.StringVar(&opts.TLS.CACert, "cacert", "", "https: trust the CA certificates in this PEM file instead of the system's")
+	fl.BoolVarP(&opts.TLS.Insecure, "insecure", "k", false, "https: do not verify the server's certificate")
+	fl.StringVar(&opts.TLS.Cert, "cert", "", "https: client certificate (PEM), with --key")
+	fl.StringVar(&opts.TLS.Key, "key", "", "https: the client certificate's private key (PEM)")
 	fl.StringVar(&opts.TargetsFile, "targets", "", "send the requests of FILE ('-' for stdin), vegeta's format: 'METHOD URL', header lines, '@BODYFILE'")
 	fl.BoolVar(&opts.Random, "random", false, "with --targets: pick each request at random instead of in turn")
 	fl.StringArrayVar(&opts.SLOs, "slo", nil, "pass/fail limit, repeatable: 'p99 < 200ms', 'max < 1s', 'mean < 5ms', 'errors < 1%', 'errors < 10', 'non2xx < 0.5%', 'rps > 1000'; exit 3 if one fails")
@@ -208,6 +217,16 @@ func (o *Options) validate() error {
 	}
 	if err := o.readTargets(); err != nil {
 		return err
+	}
+	if o.TLS != (bench.ClientTLS{}) {
+		if o.TCP {
+			return cmdutil.Usagef("--sni, --cacert, -k, --cert and --key are for https; they do not go with --tcp")
+		}
+		cfg, err := o.TLS.Config()
+		if err != nil {
+			return cmdutil.Usagef("%v", err)
+		}
+		o.tlsConfig = cfg
 	}
 	if o.rate != "" {
 		from, to, ramp, err := bench.ParseRate(o.rate)
@@ -387,6 +406,7 @@ func run(ctx context.Context, o *Options) (err error) {
 		bench.WithRate(o.Rate),
 		bench.WithStages(o.stages...),
 		bench.WithTargetRequests(o.Random, o.reqs...),
+		bench.WithTLSConfig(o.tlsConfig),
 		bench.WithEngine(o.Engine),
 	)
 	if len(o.slos) > 0 {
@@ -531,7 +551,7 @@ func envOr(key, def string) string {
 // noSuccessReason says why a run completed no request: its first error,
 // or, with none, that nothing answered in time.
 func noSuccessReason(o *Options, res *bench.Result) string {
-	for _, k := range []string{"connect", "timeout", "parse", "closed", "read", "write"} {
+	for _, k := range []string{"connect", "tls", "timeout", "parse", "closed", "read", "write"} {
 		if e, ok := res.Errors.First[k]; ok {
 			return k + " error: " + e
 		}

@@ -45,6 +45,10 @@ func render(o *Options, res *bench.Result) error {
 			fmt.Fprintf(w, "%-10s %g/s to %g/s over %s\n", label, st.From, st.To, st.Duration)
 		}
 	}
+	if t := res.TLS; t != nil {
+		fmt.Fprintf(w, "tls        %s, %s, alpn %q; %d handshakes (%d resumed), connect+handshake p50 %s p99 %s\n",
+			t.Version, t.CipherSuite, t.ALPN, t.Handshakes, t.Resumed, bench.FormatUS(t.Connect.P50US), bench.FormatUS(t.Connect.P99US))
+	}
 	fmt.Fprintf(w, "transfer   %s read (%s/s), %s written\n",
 		bytesIEC(float64(res.BytesRead)), bytesIEC(res.BytesPerSec), bytesIEC(float64(res.BytesWritten)))
 	fmt.Fprintln(w)
@@ -120,8 +124,12 @@ func render(o *Options, res *bench.Result) error {
 		}
 	}
 	e := res.Errors
-	fmt.Fprintf(w, "\nerrors     %d: connect %d, read %d, write %d, timeout %d, parse %d, closed %d\n",
+	fmt.Fprintf(w, "\nerrors     %d: connect %d, read %d, write %d, timeout %d, parse %d, closed %d",
 		e.Total, e.Connect, e.Read, e.Write, e.Timeout, e.Parse, e.Closed)
+	if res.TLS != nil || e.TLS > 0 {
+		fmt.Fprintf(w, ", tls %d", e.TLS)
+	}
+	fmt.Fprintln(w)
 	kinds := make([]string, 0, len(e.First))
 	for k := range e.First {
 		kinds = append(kinds, k)

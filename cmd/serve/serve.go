@@ -3,9 +3,12 @@ package serve
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net"
+	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -24,6 +27,9 @@ type Options struct {
 	Echo     bool
 	Engine   string
 	Output   cmdutil.Format
+	TLS      bool
+	Cert     string
+	Key      string
 }
 
 // NewCmdServe builds the command. runF replaces the run function in tests
@@ -60,6 +66,14 @@ on stderr (with -o json, on stdout as JSON).`,
 			if err := checkAddr(opts.Addr); err != nil {
 				return err
 			}
+			switch {
+			case (opts.Cert != "" || opts.Key != "") && !opts.TLS:
+				return cmdutil.Usagef("--cert and --key go with --tls")
+			case (opts.Cert == "") != (opts.Key == ""):
+				return cmdutil.Usagef("--cert and --key go together")
+			case opts.TLS && opts.Echo:
+				return cmdutil.Usagef("--tls serves HTTPS; it does not go with --echo")
+			}
 			if runF != nil {
 				return runF(cmd.Context(), opts)
 			}
@@ -71,6 +85,9 @@ on stderr (with -o json, on stdout as JSON).`,
 	fl.IntVar(&opts.Loops, "loops", 0, "event loops (OS threads); default GOMAXPROCS")
 	fl.IntVar(&opts.BodySize, "body-size", 13, "size of the response body in bytes")
 	fl.BoolVar(&opts.Echo, "echo", false, "raw TCP echo server instead of HTTP")
+	fl.BoolVar(&opts.TLS, "tls", false, "serve HTTPS: with --cert/--key, or a throwaway self-signed certificate written to a file named on start")
+	fl.StringVar(&opts.Cert, "cert", "", "with --tls: the server certificate (PEM; a chain, leaf first)")
+	fl.StringVar(&opts.Key, "key", "", "with --tls: the certificate's private key (PEM)")
 	fl.StringVar(&opts.Engine, "engine", "", "pkg/net engine: epoll or go (default: the platform's best)")
 	_ = fl.MarkHidden("engine")
 	cmdutil.AddOutputFlag(cmd, &opts.Output)
@@ -87,6 +104,14 @@ func run(ctx context.Context, o *Options) error {
 	if o.Loops > 0 {
 		sopts = append(sopts, bench.WithServerLoops(o.Loops))
 	}
+	if o.TLS {
+		cfg, cleanup, err := serverTLS(o)
+		if err != nil {
+			return err
+		}
+		defer cleanup()
+		sopts = append(sopts, bench.WithServerTLS(cfg))
+	}
 	srv, err := bench.NewServer(sopts...)
 	if err != nil {
 		return err
@@ -95,6 +120,9 @@ func run(ctx context.Context, o *Options) error {
 		return err
 	}
 	kind := "http://"
+	if o.TLS {
+		kind = "https://"
+	}
 	if o.Echo {
 		kind = "tcp echo "
 	}
@@ -131,4 +159,34 @@ func addrErr(err error) string {
 		return ae.Err
 	}
 	return err.Error()
+}
+
+// serverTLS loads --cert/--key, or makes a self-signed certificate and
+// writes it to a file for clients to trust (removed on exit).
+func serverTLS(o *Options) (*tls.Config, func(), error) {
+	if o.Cert != "" {
+		pair, err := tls.LoadX509KeyPair(o.Cert, o.Key)
+		if err != nil {
+			return nil, nil, cmdutil.Usagef("--cert/--key: %v", err)
+		}
+		return bench.ServerTLSConfig(pair), func() {}, nil
+	}
+	ss, err := bench.NewSelfSigned()
+	if err != nil {
+		return nil, nil, fmt.Errorf("making a self-signed certificate: %w", err)
+	}
+	f, err := os.CreateTemp("", "microctl-serve-*.pem")
+	if err != nil {
+		return nil, nil, fmt.Errorf("writing the self-signed certificate: %w", err)
+	}
+	if _, err := f.Write(ss.PEM); err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return nil, nil, fmt.Errorf("writing the self-signed certificate: %w", err)
+	}
+	f.Close()
+	fmt.Fprintf(o.IO.ErrOut, "serve: self-signed certificate for %s, valid until %s, sha256 %s\n",
+		strings.Join(ss.Names, ", "), ss.NotAfter.UTC().Format(time.RFC3339), ss.Fingerprint)
+	fmt.Fprintf(o.IO.ErrOut, "serve: written to %s (removed on exit): microctl bench --cacert %s https://ADDR/\n", f.Name(), f.Name())
+	return bench.ServerTLSConfig(ss.Cert), func() { os.Remove(f.Name()) }, nil
 }

@@ -1,10 +1,14 @@
 package serve_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"net"
+	"os"
+	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -57,4 +61,77 @@ func TestServeRefusesAddressInUse(t *testing.T) {
 	if code != 1 || !strings.Contains(errOut.String(), "address already in use") {
 		t.Errorf("exit %d, stderr %q; want 1 and address already in use", code, errOut.String())
 	}
+}
+
+// TestServeTLS: serve --tls with a throwaway certificate; bench trusts it
+// with --cacert, and without says why it does not.
+func TestServeTLS(t *testing.T) {
+	ios, _, _, _ := cmdutil.Test()
+	errOut := &syncBuf{}
+	ios.ErrOut = errOut
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int)
+	go func() {
+		done <- cmd.Run(ctx, cmdutil.NewFactory(ios), []string{"serve", "--tls", "--addr", "127.0.0.1:0", "--loops", "1"})
+	}()
+	var addr, pem string
+	re := regexp.MustCompile(`listening on https://(\S+) `)
+	rp := regexp.MustCompile(`written to (\S+\.pem)`)
+	for i := 0; i < 200 && addr == ""; i++ {
+		time.Sleep(20 * time.Millisecond)
+		s := errOut.String()
+		if m := re.FindStringSubmatch(s); m != nil {
+			addr = m[1]
+		}
+		if m := rp.FindStringSubmatch(s); m != nil {
+			pem = m[1]
+		}
+	}
+	if addr == "" || pem == "" {
+		cancel()
+		t.Fatalf("no address or certificate file on stderr: %q", errOut.String())
+	}
+	run := func(args ...string) (int, string, string) {
+		ios, _, out, eo := cmdutil.Test()
+		c, cl := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cl()
+		return cmd.Run(c, cmdutil.NewFactory(ios), args), out.String(), eo.String()
+	}
+	code, out, stderr := run("bench", "-n", "300", "-c", "3", "--cacert", pem, "https://"+addr+"/")
+	if code != 0 || !strings.Contains(out, "requests   300") || !strings.Contains(out, "tls        TLS 1.3") {
+		t.Errorf("bench --cacert: exit %d\n%s\n%s", code, out, stderr)
+	}
+	code, _, stderr = run("bench", "-n", "10", "-c", "1", "https://"+addr+"/")
+	if code != 1 || !strings.Contains(stderr, "unknown authority") {
+		t.Errorf("bench without --cacert: exit %d, %q", code, stderr)
+	}
+	code, _, stderr = run("bench", "-n", "10", "-c", "1", "--cacert", pem, "--sni", "other.example", "https://"+addr+"/")
+	if code != 1 || !strings.Contains(stderr, "name mismatch") {
+		t.Errorf("bench --sni other: exit %d, %q", code, stderr)
+	}
+	cancel()
+	if code := <-done; code != 0 {
+		t.Errorf("serve exit %d: %s", code, errOut.String())
+	}
+	if _, err := os.Stat(pem); !os.IsNotExist(err) {
+		t.Errorf("certificate file %s left behind", pem)
+	}
+}
+
+// syncBuf is a buffer a running command writes while the test reads it.
+type syncBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuf) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

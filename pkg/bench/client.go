@@ -141,7 +141,7 @@ func (r *runner) OnOpen(c mnet.Conn) {
 	cs.c, cs.raw = c, c
 	if cs.ep.tls != nil {
 		cs.state = csHandshake
-		cs.hs = startHandshake(c, cs.ep.tls, r.o.Timeout, func(tc *tlsConn, err error) { r.handshakeDone(cs, c, tc, err) })
+		cs.hs = startHandshake(c, cs.ep.tls, r.o.Timeout, true, func(tc *tlsConn, err error) { r.handshakeDone(cs, c, tc, err) })
 		return
 	}
 	r.opened(cs)
@@ -580,9 +580,9 @@ func (r *runner) handshakeDone(cs *connState, c mnet.Conn, tc *tlsConn, err erro
 		lr.st.handshake(now-cs.dialAt, &st)
 		cs.c, cs.tc = tc, tc
 		r.opened(cs)
-		if tc.a.pending() {
-			r.readTLS(cs, c) // bytes that came with the end of the handshake
-		}
+		// crypto/tls reads ahead: records after the handshake's last (a
+		// session ticket, a response) may already sit in its buffer.
+		r.readTLS(cs, c)
 		return
 	}
 	if err == nil {

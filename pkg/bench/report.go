@@ -162,6 +162,7 @@ td.n{text-align:right;font-variant-numeric:tabular-nums}
 <tr><th>requests</th><td class="n">{{.R.Requests}} ({{printf "%.1f" .R.RequestsPerSec}}/s)</td></tr>
 <tr><th>sent</th><td class="n">{{.R.Sent}}</td></tr>
 {{if .R.Rate}}<tr><th>rate achieved</th><td class="n">{{printf "%.1f" .R.Rate.Achieved}}/s of {{.R.Rate.Target}}/s ({{printf "%.4f" .R.Rate.Ratio}})</td></tr>{{end}}
+{{if .R.TLS}}<tr><th>tls</th><td>{{.R.TLS.Version}}, {{.R.TLS.CipherSuite}}, alpn {{.R.TLS.ALPN}}; {{.R.TLS.Handshakes}} handshakes ({{.R.TLS.Resumed}} resumed); connect+handshake p50 {{us .R.TLS.Connect.P50US}}, p99 {{us .R.TLS.Connect.P99US}}</td></tr>{{end}}
 <tr><th>read</th><td class="n">{{.R.BytesRead}} bytes ({{printf "%.0f" .R.BytesPerSec}}/s)</td></tr>
 <tr><th>written</th><td class="n">{{.R.BytesWritten}} bytes</td></tr>
 </table>
@@ -187,8 +188,8 @@ td.n{text-align:right;font-variant-numeric:tabular-nums}
 {{if .R.SLOAbort}}<p class="note">stopped early (--slo-abort): {{.R.SLOAbort}}</p>{{end}}{{end}}
 <h2>Errors</h2>
 <table>
-<tr><th>connect</th><th>read</th><th>write</th><th>timeout</th><th>parse</th><th>closed</th><th>total</th></tr>
-<tr><td class="n">{{.R.Errors.Connect}}</td><td class="n">{{.R.Errors.Read}}</td><td class="n">{{.R.Errors.Write}}</td><td class="n">{{.R.Errors.Timeout}}</td><td class="n">{{.R.Errors.Parse}}</td><td class="n">{{.R.Errors.Closed}}</td><td class="n">{{.R.Errors.Total}}</td></tr>
+<tr><th>connect</th><th>read</th><th>write</th><th>timeout</th><th>parse</th><th>closed</th><th>tls</th><th>total</th></tr>
+<tr><td class="n">{{.R.Errors.Connect}}</td><td class="n">{{.R.Errors.Read}}</td><td class="n">{{.R.Errors.Write}}</td><td class="n">{{.R.Errors.Timeout}}</td><td class="n">{{.R.Errors.Parse}}</td><td class="n">{{.R.Errors.Closed}}</td><td class="n">{{.R.Errors.TLS}}</td><td class="n">{{.R.Errors.Total}}</td></tr>
 </table>
 {{range $k, $v := .R.Errors.First}}<p class="note">first {{$k}} error: {{$v}}</p>{{end}}
 </body></html>

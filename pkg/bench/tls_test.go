@@ -1,10 +1,14 @@
 package bench
 
 import (
+	"crypto/ecdsa"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"io"
+	"os"
+	"path/filepath"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -92,5 +96,47 @@ func TestHTTPSHandshakeFailures(t *testing.T) {
 	res := run(t, WithURL(srv.URL), WithRequests(10), WithConnections(1), WithTLSConfig(&tls.Config{InsecureSkipVerify: true}))
 	if res.Requests != 10 {
 		t.Errorf("-k: %d requests, errors %+v", res.Requests, res.Errors)
+	}
+}
+
+// TestHTTPSClientCertificate: --cert/--key present a client certificate
+// to a server that requires one; without it the handshake fails.
+func TestHTTPSClientCertificate(t *testing.T) {
+	client, err := NewSelfSigned("bench-client")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	certFile, keyFile := filepath.Join(dir, "c.pem"), filepath.Join(dir, "k.pem")
+	der, err := x509.MarshalECPrivateKey(client.Cert.PrivateKey.(*ecdsa.PrivateKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(certFile, client.PEM, 0o600)
+	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: der}), 0o600)
+	leaf, _ := x509.ParseCertificate(client.Cert.Certificate[0])
+	clientCAs := x509.NewCertPool()
+	clientCAs.AddCert(leaf)
+	srv, pool := newTLSServer(t, func(c *tls.Config) {
+		c.ClientAuth = tls.RequireAndVerifyClientCert
+		c.ClientCAs = clientCAs
+	})
+	caFile := filepath.Join(dir, "ca.pem")
+	os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o600)
+	_ = pool
+	cfg, err := ClientTLS{CACert: caFile, Cert: certFile, Key: keyFile}.Config()
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := run(t, WithURL(srv.URL), WithRequests(50), WithConnections(2), WithTLSConfig(cfg))
+	if res.Requests != 50 || res.Errors.Total != 0 {
+		t.Fatalf("with a client certificate: %d requests, errors %+v", res.Requests, res.Errors)
+	}
+	noCert, _ := ClientTLS{CACert: caFile}.Config()
+	res, err = Run(t.Context(), WithURL(srv.URL), WithRequests(50), WithConnections(2), WithTLSConfig(noCert), WithTimeout(5*time.Second))
+	// TLS 1.3: the client's handshake ends before the server checks the
+	// certificate, so the refusal arrives as an alert on the first read.
+	if err == nil && (res.Requests != 0 || res.Errors.Total == 0) {
+		t.Fatalf("without a client certificate: %d requests, errors %+v", res.Requests, res.Errors)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -173,12 +174,17 @@ func (c *tlsConn) Write(b []byte) {
 	}
 }
 
-// startHandshake runs the client handshake on c in a goroutine of its own
-// and calls done on c's loop with the result.
-func startHandshake(c mnet.Conn, cfg *tls.Config, timeout time.Duration, done func(*tlsConn, error)) *tlsAdapter {
+// startHandshake runs the handshake (the client's, or the server's) on c
+// in a goroutine of its own and calls done on c's loop with the result.
+func startHandshake(c mnet.Conn, cfg *tls.Config, timeout time.Duration, client bool, done func(*tlsConn, error)) *tlsAdapter {
 	a := newTLSAdapter(c)
 	a.handshaking.Store(true)
-	t := tls.Client(a, cfg)
+	var t *tls.Conn
+	if client {
+		t = tls.Client(a, cfg)
+	} else {
+		t = tls.Server(a, cfg)
+	}
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), timeout)
 		err := t.HandshakeContext(ctx)
@@ -241,4 +247,39 @@ func TLSReason(err error) string {
 		return "protocol version: " + msg
 	}
 	return msg
+}
+
+// ClientTLS are the user's TLS settings for https targets.
+type ClientTLS struct {
+	ServerName string // --sni: instead of each URL's host
+	CACert     string // --cacert: PEM file of the CAs to trust instead of the system's
+	Cert, Key  string // --cert, --key: a client certificate
+	Insecure   bool   // -k: no verification at all
+}
+
+// Config builds the tls.Config; file errors name the file.
+func (c ClientTLS) Config() (*tls.Config, error) {
+	cfg := &tls.Config{ServerName: c.ServerName, InsecureSkipVerify: c.Insecure} //nolint:gosec // -k asks for it
+	if c.CACert != "" {
+		pem, err := os.ReadFile(c.CACert)
+		if err != nil {
+			return nil, fmt.Errorf("--cacert: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("--cacert %s: no PEM certificate in it", c.CACert)
+		}
+		cfg.RootCAs = pool
+	}
+	switch {
+	case c.Cert != "" && c.Key != "":
+		pair, err := tls.LoadX509KeyPair(c.Cert, c.Key)
+		if err != nil {
+			return nil, fmt.Errorf("--cert/--key: %w", err)
+		}
+		cfg.Certificates = []tls.Certificate{pair}
+	case c.Cert != "" || c.Key != "":
+		return nil, errors.New("--cert and --key go together")
+	}
+	return cfg, nil
 }
