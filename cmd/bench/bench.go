@@ -433,7 +433,7 @@ func run(ctx context.Context, o *Options) (err error) {
 	fmt.Fprintf(o.IO.ErrOut, "bench: %s\n", what)
 	prog := newProgress(o.IO)
 	if prog != nil {
-		bopts = append(bopts, bench.WithProgress(250*time.Millisecond, prog.update))
+		bopts = append(bopts, bench.WithProgress(time.Second, prog.update))
 	}
 	res, err := bench.Run(ctx, bopts...)
 	if prog != nil {

@@ -173,7 +173,8 @@ func newProgress(io *cmdutil.IOStreams) *progress {
 func (p *progress) update(s bench.Progress) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	fmt.Fprintf(p.io.ErrOut, "\r\033[K%5.1fs  %d requests  %.0f/s  %d errors", s.Elapsed.Seconds(), s.Requests, s.RequestsPerSec, s.Errors)
+	fmt.Fprintf(p.io.ErrOut, "\r\033[K%5.1fs  %d requests  %.0f/s  p50 %s  p99 %s  %d errors",
+		s.Elapsed.Seconds(), s.Requests, s.RequestsPerSec, bench.FormatUS(s.P50US), bench.FormatUS(s.P99US), s.Errors)
 	p.out = true
 }
 

@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/HdrHistogram/hdrhistogram-go"
+
 	"github.com/microctl/microctl/internal/neterr"
 	mnet "github.com/microctl/microctl/pkg/net"
 )
@@ -39,6 +41,9 @@ type Progress struct {
 	Errors         uint64  // failures so far
 	BytesRead      uint64  //
 	RequestsPerSec float64 // over the last interval
+	// P50US and P99US are the latency percentiles so far (corrected with
+	// -R), in µs; 0 before the first response.
+	P50US, P99US float64
 }
 
 // runner is one benchmark run.
@@ -457,6 +462,10 @@ func (r *runner) report(wall time.Time, done chan struct{}) {
 				p.Errors += lr.st.errCount.Load()
 				p.BytesRead += lr.st.bytesRead.Load()
 			}
+			if h := r.snapshot(done); h != nil && h.TotalCount() > 0 {
+				p.P50US = float64(h.ValueAtQuantile(50))
+				p.P99US = float64(h.ValueAtQuantile(99))
+			}
 			p.Elapsed = now.Sub(wall)
 			if dt := now.Sub(lastT).Seconds(); dt > 0 {
 				p.RequestsPerSec = float64(p.Requests-last) / dt
@@ -509,4 +518,30 @@ func (r *runner) watchSLOs(w *sloWatch, done chan struct{}) {
 			return
 		}
 	}
+}
+
+// snapshot merges the loops' latency histograms so far. Each loop copies
+// its own on the loop (a Trigger), once per progress interval; nil if the
+// run ends meanwhile.
+func (r *runner) snapshot(done chan struct{}) *hdrhistogram.Histogram {
+	ch := make(chan *hdrhistogram.Histogram, len(r.loops))
+	for _, lr := range r.loops {
+		lr.l.Trigger(func() {
+			h := newHistogram()
+			h.Merge(lr.st.latency)
+			ch <- h
+		})
+	}
+	all := newHistogram()
+	for range r.loops {
+		select {
+		case h := <-ch:
+			all.Merge(h)
+		case <-done:
+			return nil
+		case <-r.done:
+			return nil
+		}
+	}
+	return all
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -100,5 +101,30 @@ func TestScheduleIntegral(t *testing.T) {
 				t.Errorf("timeline sent %.0f in all, want about %.0f", sent, want)
 			}
 		})
+	}
+}
+
+// TestProgressHasPercentiles: the live view's snapshots carry the latency
+// percentiles so far.
+func TestProgressHasPercentiles(t *testing.T) {
+	srv := startServer(t)
+	var mu sync.Mutex
+	var snaps []Progress
+	run(t, WithURL("http://"+srv.Addr().String()+"/"), WithDuration(600*time.Millisecond), WithConnections(4),
+		WithProgress(100*time.Millisecond, func(p Progress) {
+			mu.Lock()
+			snaps = append(snaps, p)
+			mu.Unlock()
+		}))
+	mu.Lock()
+	defer mu.Unlock()
+	ok := false
+	for _, p := range snaps {
+		if p.Requests > 0 && p.P50US > 0 && p.P99US >= p.P50US {
+			ok = true
+		}
+	}
+	if !ok {
+		t.Errorf("no snapshot with percentiles: %+v", snaps)
 	}
 }
