@@ -59,6 +59,8 @@ type Options struct {
 	ReportFile  string
 	SLOs        []string
 	TargetsFile string
+	HTTP2       bool
+	Streams     int
 	TLS         bench.ClientTLS
 	Random      bool
 	SLOAbort    bool
@@ -158,6 +160,8 @@ token of your own.`,
 	fl.StringVar(&opts.KeyPath, "key-path", envOr("MICROCTL_KEY_PATH", keys.DefaultPath), "KV path of the key ring for a bare --jwt (env MICROCTL_KEY_PATH)")
 	fl.StringVar(&opts.HDRFile, "hdr", "", "write the latency histogram to FILE (HdrHistogram percentile text, ms)")
 	fl.StringVar(&opts.ReportFile, "report", "", "write a self-contained HTML report with the latency plot to FILE")
+	fl.BoolVar(&opts.HTTP2, "http2", false, "speak HTTP/2: h2 through ALPN for https://, h2c with prior knowledge for http://")
+	fl.IntVar(&opts.Streams, "streams", 1, "with --http2: concurrent streams (requests in flight) per connection")
 	fl.StringVar(&opts.TLS.ServerName, "sni", "", "https: the server name to send (SNI) and verify, instead of the URL's host")
 	fl.StringVar(&opts.TLS.CACert, "cacert", "", "https: trust the CA certificates in this PEM file instead of the system's")
 	fl.BoolVarP(&opts.TLS.Insecure, "insecure", "k", false, "https: do not verify the server's certificate")
@@ -217,6 +221,18 @@ func (o *Options) validate() error {
 	}
 	if err := o.readTargets(); err != nil {
 		return err
+	}
+	switch {
+	case o.Streams != 1 && !o.HTTP2:
+		return cmdutil.Usagef("--streams goes with --http2")
+	case o.HTTP2 && o.Streams < 1:
+		return cmdutil.Usagef("--streams must be at least 1")
+	case o.HTTP2 && o.TCP:
+		return cmdutil.Usagef("--http2 does not go with --tcp")
+	case o.HTTP2 && o.Pipeline > 1:
+		return cmdutil.Usagef("--http2 does not pipeline: use --streams for requests in flight per connection")
+	case o.HTTP2 && o.TargetsFile != "":
+		return cmdutil.Usagef("--http2 does not go with --targets yet")
 	}
 	if o.TLS != (bench.ClientTLS{}) {
 		if o.TCP {
@@ -411,6 +427,9 @@ func run(ctx context.Context, o *Options) (err error) {
 	)
 	if len(o.slos) > 0 {
 		bopts = append(bopts, bench.WithSLOs(o.SLOAbort, o.slos...))
+	}
+	if o.HTTP2 {
+		bopts = append(bopts, bench.WithHTTP2(o.Streams))
 	}
 	if o.Loops > 0 {
 		bopts = append(bopts, bench.WithLoops(o.Loops))

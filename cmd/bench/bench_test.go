@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -15,6 +16,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/h2c"
 
 	"github.com/microctl/microctl/cmd"
 	cmdbench "github.com/microctl/microctl/cmd/bench"
@@ -456,5 +460,36 @@ func TestTargetsFlags(t *testing.T) {
 	}
 	if strings.Contains(stdout, "S3CRET") {
 		t.Errorf("secret shown:\n%s", stdout)
+	}
+}
+
+func TestHTTP2Flags(t *testing.T) {
+	srv := httptest.NewServer(h2c.NewHandler(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		io.WriteString(w, "hi")
+	}), &http2.Server{}))
+	defer srv.Close()
+	code, stdout, stderr := microctl(t, "bench", "--http2", "--streams", "8", "-n", "400", "-c", "2", "-o", "json", srv.URL+"/")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var res bench.Result
+	if err := json.Unmarshal([]byte(stdout), &res); err != nil {
+		t.Fatal(err)
+	}
+	if res.Requests != 400 || res.Settings.Protocol != "h2c" || res.Settings.Streams != 8 {
+		t.Errorf("requests %d, settings %+v", res.Requests, res.Settings)
+	}
+	for _, tc := range []struct {
+		args []string
+		msg  string
+	}{
+		{[]string{"--streams", "4"}, "--streams goes with --http2"},
+		{[]string{"--http2", "--pipeline", "2"}, "does not pipeline"},
+		{[]string{"--http2", "--streams", "0"}, "at least 1"},
+	} {
+		code, _, stderr := microctl(t, append([]string{"bench"}, tc.args...)...)
+		if code != 2 || !strings.Contains(stderr, tc.msg) {
+			t.Errorf("%v: exit %d, %q", tc.args, code, stderr)
+		}
 	}
 }

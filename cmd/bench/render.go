@@ -27,8 +27,13 @@ func render(o *Options, res *bench.Result) error {
 		fmt.Fprintf(w, " (%d addresses)", len(res.Targets))
 	}
 	fmt.Fprintln(w)
-	fmt.Fprintf(w, "engine     %s, %d loops, %d connections, pipeline %d\n",
-		res.Engine, res.Settings.Loops, res.Settings.Connections, res.Settings.Pipeline)
+	if res.Settings.Streams > 0 {
+		fmt.Fprintf(w, "engine     %s, %d loops, %d connections, %s, %d streams each\n",
+			res.Engine, res.Settings.Loops, res.Settings.Connections, res.Settings.Protocol, res.Settings.Streams)
+	} else {
+		fmt.Fprintf(w, "engine     %s, %d loops, %d connections, pipeline %d\n",
+			res.Engine, res.Settings.Loops, res.Settings.Connections, res.Settings.Pipeline)
+	}
 	fmt.Fprintf(w, "elapsed    %.2fs%s\n", res.ElapsedSeconds, map[bool]string{true: " (interrupted)"}[res.Interrupted])
 	fmt.Fprintf(w, "requests   %d (%.1f/s), %d sent\n", res.Requests, res.RequestsPerSec, res.Sent)
 	if res.Rate != nil {

@@ -24,6 +24,7 @@ type endpoint struct {
 	batch []byte      // Pipeline requests back to back, sent in one write
 	head  bool        // HEAD requests: responses have no body
 	tls   *tls.Config // https: the client configuration (its ServerName set)
+	h2    *h2req      // --http2: the request as header fields
 
 	// With --targets, the requests sent to this address, taken in turn
 	// (or at random) instead of req.
@@ -70,6 +71,7 @@ type connState struct {
 	raw   mnet.Conn // the pkg/net connection c writes to, for telling events apart
 	hs    *tlsAdapter
 	tc    *tlsConn
+	h2    *h2conn // --http2
 	p     responseParser
 	got   int // TCP mode: bytes of the current reply received
 
@@ -149,6 +151,11 @@ func (r *runner) OnOpen(c mnet.Conn) {
 
 // opened starts sending on a connection ready for requests.
 func (r *runner) opened(cs *connState) {
+	if r.o.HTTP2 {
+		cs.h2 = newH2Conn()
+		cs.h2.start()
+		cs.lr.st.bytesWritten += uint64(cs.h2.send(cs.c))
+	}
 	cs.state = csOpen
 	cs.connectFails = 0
 	if !cs.everOpen {
@@ -188,6 +195,10 @@ func (r *runner) OnData(c mnet.Conn, in []byte) {
 func (r *runner) onPlain(cs *connState, in []byte) {
 	lr := cs.lr
 	now := int64(lr.l.Now())
+	if cs.h2 != nil {
+		r.onH2(cs, in, now)
+		return
+	}
 	if r.o.TCP {
 		cs.got += len(in)
 		for cs.got >= r.o.Expect && cs.inflight() > 0 {
@@ -233,8 +244,9 @@ func (r *runner) onPlain(cs *connState, in []byte) {
 func (r *runner) OnClose(c mnet.Conn, err error) {
 	cs := c.Context().(*connState)
 	lr := cs.lr
+	h2NotReady := cs.raw == c && cs.h2 != nil && !cs.h2.ready
 	if cs.raw == c {
-		cs.c, cs.raw, cs.tc = nil, nil, nil
+		cs.c, cs.raw, cs.tc, cs.h2 = nil, nil, nil, nil
 		if cs.hs != nil {
 			// The handshake's goroutine reads what was received, then
 			// sees the end; handshakeDone does the accounting.
@@ -283,6 +295,16 @@ func (r *runner) OnClose(c mnet.Conn, err error) {
 		return
 	case reason != reasonNone:
 		// Closed by the client; already accounted for.
+	case cs.state == csOpen && h2NotReady:
+		// Closed before the server's HTTP/2 SETTINGS: no request went
+		// out, so it uses one up, as a failed connect does, for -n to end.
+		lr.st.fail(ErrClosed, errors.New("closed before the server's HTTP/2 SETTINGS"))
+		if cs.quota > 0 {
+			cs.quota--
+		}
+		if r.o.Rate > 0 {
+			lr.pace.consume()
+		}
 	case cs.state == csOpen:
 		lr.peerClosed(cs, err)
 	}
@@ -415,6 +437,10 @@ func (lr *loopRun) fill(cs *connState, now int64) {
 	o := &lr.r.o
 	if o.Rate > 0 {
 		lr.fillPaced(cs, now)
+		return
+	}
+	if cs.h2 != nil {
+		lr.fillH2(cs, now)
 		return
 	}
 	room := o.Pipeline - cs.inflight()
@@ -574,6 +600,11 @@ func (r *runner) handshakeDone(cs *connState, c mnet.Conn, tc *tlsConn, err erro
 		return
 	}
 	open := cs.raw == c
+	if err == nil && r.o.HTTP2 {
+		if p := tc.t.ConnectionState().NegotiatedProtocol; p != "h2" {
+			err = fmt.Errorf("%w: in the TLS handshake (ALPN) it chose %q, not h2", errH2Refused, p)
+		}
+	}
 	if err == nil && open {
 		now := int64(lr.l.Now())
 		st := tc.t.ConnectionState()
@@ -613,4 +644,61 @@ func (r *runner) handshakeDone(cs *connState, c mnet.Conn, tc *tlsConn, err erro
 	}
 	cs.state = csIdle
 	lr.redial(cs)
+}
+
+// fillH2 opens as many streams as the connection may have, within the
+// quota, and sends them in one write.
+func (lr *loopRun) fillH2(cs *connState, now int64) {
+	h := cs.h2
+	room := h.room(lr.r.o.Streams)
+	if cs.quota >= 0 && int64(room) > cs.quota {
+		room = int(cs.quota)
+	}
+	for i := 0; i < room; i++ {
+		lr.sendH2(cs, now, now)
+	}
+	if cs.quota > 0 && room > 0 {
+		cs.quota -= int64(room)
+	}
+	lr.st.bytesWritten += uint64(h.send(cs.c))
+	switch {
+	case cs.quota == 0 && cs.inflight() == 0:
+		lr.finish(cs)
+	case h.goaway && cs.inflight() == 0:
+		lr.reconnect(cs) // the server wants no more streams here
+	}
+}
+
+// sendH2 opens one stream (written by the next send).
+func (lr *loopRun) sendH2(cs *connState, due, now int64) {
+	f := flight{due: due, sent: now}
+	cs.h2.request(cs.ep.h2, f)
+	// cs.flights only counts the streams open and keeps the oldest send
+	// time for the timeout sweep; each stream carries its own flight.
+	cs.flights = append(cs.flights, f)
+	lr.inflight++
+	lr.st.sent++
+}
+
+// onH2 reads frames and records the responses they complete.
+func (r *runner) onH2(cs *connState, in []byte, now int64) {
+	lr := cs.lr
+	err := cs.h2.feed(in, func(e h2event) {
+		cs.popFlight()
+		if e.reset {
+			lr.st.fail(ErrClosed, errors.New("http2: stream reset by the server"))
+			return
+		}
+		lr.st.response(e.status, e.f.since(now), (now-e.f.sent)/1e3, now)
+	})
+	if errors.Is(err, errH2Refused) {
+		r.abort(fmt.Errorf("%s: %w", cs.ep.name, err)) // no point in asking again
+		return
+	}
+	if err != nil {
+		lr.fail(cs, ErrParse, err)
+		return
+	}
+	lr.st.bytesWritten += uint64(cs.h2.send(cs.c)) // acks and window updates
+	lr.fill(cs, now)
 }

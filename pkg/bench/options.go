@@ -45,6 +45,12 @@ type Options struct {
 	TargetRequests []Request
 	RandomTargets  bool
 
+	// HTTP2 speaks HTTP/2: h2 through ALPN for https URLs, h2c with prior
+	// knowledge for http URLs; Streams requests in flight per connection
+	// (default 1).
+	HTTP2   bool
+	Streams int
+
 	// TLS is the client configuration for https URLs (nil: the defaults:
 	// system roots, SNI from the URL's host). ServerName, when empty, is
 	// each URL's host; a session cache is added when it has none, so that
@@ -103,6 +109,10 @@ func (o *Options) Validate() error {
 	switch {
 	case o.URL == "" && len(o.Targets) == 0 && len(o.TargetRequests) == 0:
 		return errors.New("no target: give a URL")
+	case o.HTTP2 && (o.TCP || o.Pipeline > 1 || len(o.TargetRequests) > 0):
+		return errors.New("HTTP/2 goes with neither --tcp, --pipeline nor --targets (use --streams for requests in flight)")
+	case o.HTTP2 && o.Streams < 1:
+		return fmt.Errorf("streams must be at least 1, not %d", o.Streams)
 	case len(o.TargetRequests) > 0 && o.TCP:
 		return errors.New("a targets file is HTTP requests; it does not go with --tcp")
 	case o.Connections < 1:
@@ -183,6 +193,12 @@ func WithRate(r float64) Option { return func(o *Options) { o.Rate = r } }
 // WithTargetRequests sends these requests, in turn or at random.
 func WithTargetRequests(random bool, reqs ...Request) Option {
 	return func(o *Options) { o.TargetRequests, o.RandomTargets = reqs, random }
+}
+
+// WithHTTP2 speaks HTTP/2 with up to streams concurrent streams per
+// connection.
+func WithHTTP2(streams int) Option {
+	return func(o *Options) { o.HTTP2, o.Streams = true, streams }
 }
 
 // WithTLSConfig sets the client TLS configuration for https URLs.

@@ -160,8 +160,19 @@ func (lr *loopRun) fillPaced(cs *connState, now int64) {
 	o := &lr.r.o
 	p := &lr.pace
 	room := o.Pipeline - cs.inflight()
+	if cs.h2 != nil {
+		room = cs.h2.room(o.Streams)
+	}
 	n := min(room, p.owedLen())
-	if n > 0 && cs.ep.treqs != nil {
+	if n > 0 && cs.h2 != nil {
+		for i := 0; i < n; i++ {
+			lr.sendH2(cs, p.pop(), now)
+		}
+		lr.st.bytesWritten += uint64(cs.h2.send(cs.c))
+		if lr.st.tl != nil {
+			lr.st.tl.onSent(now, n)
+		}
+	} else if n > 0 && cs.ep.treqs != nil {
 		for i := 0; i < n; i++ {
 			lr.sendTarget(cs, p.pop(), now)
 		}

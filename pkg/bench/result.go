@@ -68,7 +68,9 @@ type Settings struct {
 	Pipeline        int      `json:"pipeline"`
 	TimeoutSeconds  float64  `json:"timeout_s"`
 	Method          string   `json:"method,omitempty"`
-	Headers         []string `json:"headers,omitempty"` // credentials redacted
+	Protocol        string   `json:"protocol,omitempty"` // http/1.1, h2 (over TLS) or h2c (prior knowledge)
+	Streams         int      `json:"streams,omitempty"`  // with HTTP/2: streams in flight per connection
+	Headers         []string `json:"headers,omitempty"`  // credentials redacted
 	BodyBytes       int      `json:"body_bytes"`
 }
 
@@ -136,6 +138,13 @@ func (r *runner) result() *Result {
 		res.Mode = "tcp"
 	} else {
 		res.Settings.Method = o.Method
+		res.Settings.Protocol = "http/1.1"
+		if o.HTTP2 {
+			res.Settings.Protocol, res.Settings.Streams = "h2c", o.Streams
+			if r.tlsBase != nil {
+				res.Settings.Protocol = "h2"
+			}
+		}
 		for _, h := range o.Headers {
 			res.Settings.Headers = append(res.Settings.Headers, h.Redacted())
 		}

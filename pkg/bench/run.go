@@ -215,6 +215,16 @@ func (r *runner) endpoints() error {
 			ep.req = buildRequest(o.Method, a, path, o.Headers, o.Body)
 		}
 		ep.batch = bytes.Repeat(ep.req, o.Pipeline)
+		if o.HTTP2 {
+			scheme, host, p := "http", a, path
+			if tgt != nil {
+				host, p = tgt.Host, tgt.Path
+				if tgt.TLS {
+					scheme = "https"
+				}
+			}
+			ep.h2 = newH2Req(o.Method, scheme, host, p, o.Headers, o.Body)
+		}
 		r.eps = append(r.eps, ep)
 	}
 	return nil
@@ -300,6 +310,12 @@ func (r *runner) tlsConfig(host string) *tls.Config {
 		}
 		if r.tlsBase.NextProtos == nil {
 			r.tlsBase.NextProtos = []string{"http/1.1"}
+			if o.HTTP2 {
+				// http/1.1 too: a server without h2 then picks it, and
+				// the run says plainly that it does not speak HTTP/2,
+				// instead of failing on "no application protocol".
+				r.tlsBase.NextProtos = []string{"h2", "http/1.1"}
+			}
 		}
 		if r.tlsBase.MinVersion == 0 {
 			r.tlsBase.MinVersion = tls.VersionTLS12
