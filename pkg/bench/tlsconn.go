@@ -213,6 +213,8 @@ func (e *TLSError) Hint() string {
 	var ua x509.UnknownAuthorityError
 	var he x509.HostnameError
 	switch {
+	case errors.Is(e.Err, errH2Refused):
+		return "leave out --http2, or benchmark a server that offers h2"
 	case errors.As(e.Err, &ua):
 		return "give the CA that signed the server's certificate with --cacert, or skip verification with -k"
 	case errors.As(e.Err, &he):
