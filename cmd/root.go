@@ -17,7 +17,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/microctl/microctl/cmd/bench"
-	"github.com/microctl/microctl/cmd/deploy"
 	"github.com/microctl/microctl/cmd/doctor"
 	"github.com/microctl/microctl/cmd/health"
 	"github.com/microctl/microctl/cmd/key"
@@ -78,7 +77,7 @@ unhealthy or did not converge, 130 interrupted.`,
 		registry.NewCmdRegistry(f),
 		health.NewCmdHealth(f, nil),
 		version.NewCmdVersion(f, nil),
-		deploy.NewCmdDeploy(f, nil),
+		stack.NewCmdDeploy(f, nil),
 		stack.NewCmdPs(f, nil),
 		stack.NewCmdRm(f, nil),
 		stack.NewCmdRollback(f, nil),

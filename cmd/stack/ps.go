@@ -11,7 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/microctl/microctl/internal/cmdutil"
-	"github.com/microctl/microctl/pkg/swarm"
+	stk "github.com/microctl/microctl/pkg/stack"
 )
 
 // PsOptions are the inputs of `microctl ps`.
@@ -62,7 +62,7 @@ func runPs(ctx context.Context, opts *PsOptions) error {
 	if err != nil {
 		return err
 	}
-	rows, err := swarm.ListServices(ctx, cli, opts.Stack)
+	rows, err := stk.ListServices(ctx, cli, opts.Stack)
 	if err != nil {
 		return err
 	}

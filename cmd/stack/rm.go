@@ -8,7 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/microctl/microctl/internal/cmdutil"
-	"github.com/microctl/microctl/pkg/swarm"
+	stk "github.com/microctl/microctl/pkg/stack"
 )
 
 // RmOptions are the inputs of `microctl rm`.
@@ -54,8 +54,8 @@ func runRm(ctx context.Context, opts *RmOptions) error {
 	if err != nil {
 		return err
 	}
-	prog := swarm.NewProgress(opts.IO.ErrOut, false, 0)
-	res, err := swarm.RemoveStack(ctx, cli, opts.Stack, prog)
+	prog := newProgressTo(opts.IO.ErrOut, false, 0) // events only: nothing to redraw
+	res, err := stk.RemoveStack(ctx, cli, opts.Stack, prog)
 	if err != nil {
 		return err
 	}

@@ -9,7 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/microctl/microctl/internal/cmdutil"
-	"github.com/microctl/microctl/pkg/swarm"
+	stk "github.com/microctl/microctl/pkg/stack"
 )
 
 // RollbackOptions are the inputs of `microctl rollback`.
@@ -62,18 +62,18 @@ func runRollback(ctx context.Context, opts *RollbackOptions) error {
 	if err != nil {
 		return err
 	}
-	prog := swarm.NewProgress(opts.IO.ErrOut, opts.IO.ProgressEnabled(), 0)
-	st, err := swarm.RollbackService(ctx, cli, opts.Service, swarm.WaitOptions{Detach: opts.Detach, Timeout: opts.Timeout, Reporter: prog})
+	prog := newProgress(opts.IO)
+	st, err := stk.RollbackService(ctx, cli, opts.Service, stk.WaitOptions{Detach: opts.Detach, Timeout: opts.Timeout, Reporter: prog})
 	prog.Done()
 	if err != nil {
 		return err
 	}
-	return renderStates(opts.IO, opts.Output, []swarm.State{st}, opts.Detach, "rollback")
+	return renderStates(opts.IO, opts.Output, []stk.State{st}, opts.Detach, "rollback")
 }
 
 // renderStates prints the final state of waited-for services and returns
 // an UnhealthyError (exit 3) when one did not converge.
-func renderStates(io *cmdutil.IOStreams, format cmdutil.Format, states []swarm.State, detached bool, what string) error {
+func renderStates(io *cmdutil.IOStreams, format cmdutil.Format, states []stk.State, detached bool, what string) error {
 	if format.JSON() {
 		if err := cmdutil.PrintJSON(io.Out, states); err != nil {
 			return err
@@ -90,11 +90,11 @@ func renderStates(io *cmdutil.IOStreams, format cmdutil.Format, states []swarm.S
 	if detached {
 		return nil
 	}
-	if f := swarm.Failures(states); len(f) > 0 {
+	if f := stk.Failures(states); len(f) > 0 {
 		return cmdutil.Unhealthy("%s did not converge: %s", what, f[0])
 	}
 	for _, s := range states {
-		if !s.Phase.OK() && s.Phase != swarm.PhaseRolledBack {
+		if !s.Phase.OK() && s.Phase != stk.PhaseRolledBack {
 			return cmdutil.Unhealthy("%s did not converge: %s is %s", what, s.Service, s.Phase)
 		}
 	}

@@ -8,7 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/microctl/microctl/internal/cmdutil"
-	"github.com/microctl/microctl/pkg/swarm"
+	stk "github.com/microctl/microctl/pkg/stack"
 )
 
 // ScaleOptions are the inputs of `microctl scale`.
@@ -43,7 +43,7 @@ Environment: DOCKER_HOST, DOCKER_TLS_VERIFY, DOCKER_CERT_PATH.`,
   microctl scale demo_greeter=2 demo_gateway=1`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			r, err := swarm.ParseScale(args)
+			r, err := stk.ParseScale(args)
 			if err != nil {
 				return cmdutil.Usagef("%v", err)
 			}
@@ -68,8 +68,8 @@ func runScale(ctx context.Context, opts *ScaleOptions) error {
 	if err != nil {
 		return err
 	}
-	prog := swarm.NewProgress(opts.IO.ErrOut, opts.IO.ProgressEnabled(), 0)
-	states, err := swarm.Scale(ctx, cli, opts.Replicas, swarm.WaitOptions{Detach: opts.Detach, Timeout: opts.Timeout, Reporter: prog})
+	prog := newProgress(opts.IO)
+	states, err := stk.Scale(ctx, cli, opts.Replicas, stk.WaitOptions{Detach: opts.Detach, Timeout: opts.Timeout, Reporter: prog})
 	prog.Done()
 	if err != nil {
 		return err

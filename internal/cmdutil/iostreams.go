@@ -6,6 +6,7 @@ import (
 	"os"
 
 	"github.com/mattn/go-isatty"
+	"github.com/moby/term"
 )
 
 // IOStreams is where a command reads and writes. Results go to Out, progress
@@ -20,6 +21,10 @@ type IOStreams struct {
 	stdoutTTY bool
 	stderrTTY bool
 	noColor   bool
+
+	// termWidth measures the terminal stderr writes to; nil when it is
+	// not one (tests, pipes).
+	termWidth func() int
 }
 
 // System returns streams bound to the process's stdin, stdout and stderr.
@@ -34,6 +39,7 @@ func System() *IOStreams {
 		stdoutTTY: isTerminal(os.Stdout),
 		stderrTTY: isTerminal(os.Stderr),
 		noColor:   os.Getenv("NO_COLOR") != "",
+		termWidth: func() int { return fileWidth(os.Stderr) },
 	}
 }
 
@@ -74,3 +80,33 @@ func (s *IOStreams) ColorEnabled() bool { return s.stdoutTTY && !s.noColor }
 // commands print one plain line per state change instead, which is what a
 // CI log or `2> file` wants.
 func (s *IOStreams) ProgressEnabled() bool { return s.stderrTTY && !s.noColor }
+
+// TerminalWidth is the width in columns of the terminal progress is drawn
+// on (stderr), 0 when it is not a terminal or cannot be measured. It is
+// measured on each call, so a resized window is honoured by the next draw.
+func (s *IOStreams) TerminalWidth() int {
+	if s.termWidth == nil || !s.stderrTTY {
+		return 0
+	}
+	return s.termWidth()
+}
+
+// SetTerminalWidth fixes the width TerminalWidth reports, for tests.
+func (s *IOStreams) SetTerminalWidth(w int) { s.termWidth = func() int { return w } }
+
+func fileWidth(f *os.File) int {
+	ws, err := term.GetWinsize(f.Fd())
+	if err != nil || ws == nil {
+		return 0
+	}
+	return int(ws.Width)
+}
+
+// ReadUserFile reads a file the user named on the command line, where "-"
+// means stdin (In), as the gh and consul CLIs do.
+func (s *IOStreams) ReadUserFile(name string) ([]byte, error) {
+	if name == "-" {
+		return io.ReadAll(s.In)
+	}
+	return os.ReadFile(name)
+}

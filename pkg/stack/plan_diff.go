@@ -1,15 +1,19 @@
-package swarm
+package stack
 
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"time"
 
 	"github.com/distribution/reference"
 	"github.com/docker/docker/api/types/swarm"
+
+	"github.com/microctl/microctl/pkg/compose"
 )
 
 // Change is one field of a service that a deploy changes.
@@ -61,7 +65,7 @@ func imageWithoutDigest(image string) string {
 func normalize(spec swarm.ServiceSpec, netNames map[string]string) map[string]any {
 	s := deepCopySpec(spec)
 	// The image label follows the image; a change shows as "image".
-	delete(s.Labels, LabelImage)
+	delete(s.Labels, compose.LabelImage)
 	tt := &s.TaskTemplate
 	if tt.ContainerSpec == nil {
 		tt.ContainerSpec = &swarm.ContainerSpec{}
@@ -316,7 +320,7 @@ func diffTree(path string, a, b any, out *[]string) {
 		for k := range bm {
 			keys[k] = true
 		}
-		for _, k := range sortedKeys(keys) {
+		for _, k := range slices.Sorted(maps.Keys(keys)) {
 			p := k
 			if path != "" {
 				p = path + "." + k

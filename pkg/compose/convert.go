@@ -1,8 +1,9 @@
-package swarm
+package compose
 
 import (
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 
 	"github.com/compose-spec/compose-go/v2/types"
 	"github.com/docker/docker/api/types/network"
@@ -89,16 +90,21 @@ type ConvertOptions struct {
 	APIVersion string
 }
 
+// defaultAPIVersion is the API the specs are written for when the caller
+// names none: the oldest engine microctl supports (Debian bookworm's
+// docker.io 20.10), so nothing newer slips in unannounced.
+const defaultAPIVersion = "1.41"
+
 // Convert turns a loaded compose project into a Stack.
 func Convert(p *types.Project, o ConvertOptions) (*Stack, error) {
 	if o.APIVersion == "" {
-		o.APIVersion = minAPIVersion
+		o.APIVersion = defaultAPIVersion
 	}
 	if err := validateStackName(p.Name); err != nil {
 		return nil, err
 	}
 	c := &converter{p: p, opts: o, stack: &Stack{Name: p.Name}}
-	for _, name := range sortedKeys(p.Jobs) {
+	for _, name := range slices.Sorted(maps.Keys(p.Jobs)) {
 		c.warnf("jobs.%s: top-level jobs are not supported by Swarm; ignored (use a service with deploy.mode: replicated-job)", name)
 	}
 	if err := c.networks(); err != nil {
@@ -195,7 +201,7 @@ func checkPorts(services []Service) error {
 			if p.PublishedPort == 0 {
 				continue
 			}
-			key := fmt.Sprintf("%d/%s", p.PublishedPort, protocolOrTCP(p.Protocol))
+			key := fmt.Sprintf("%d/%s", p.PublishedPort, ProtocolOrTCP(p.Protocol))
 			if other, ok := seen[key]; ok {
 				if other == s.Name {
 					return fmt.Errorf("port %s is published twice by service %s", key, s.Name)
@@ -208,20 +214,12 @@ func checkPorts(services []Service) error {
 	return nil
 }
 
-func protocolOrTCP(p swarm.PortConfigProtocol) string {
+// ProtocolOrTCP is a port's protocol, with the engine's default spelled out.
+func ProtocolOrTCP(p swarm.PortConfigProtocol) string {
 	if p == "" {
 		return "tcp"
 	}
 	return string(p)
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 // usedNetworks returns the compose keys of networks some service uses.
@@ -240,7 +238,7 @@ func (c *converter) usedNetworks() map[string]bool {
 
 func (c *converter) networks() error {
 	used := c.usedNetworks()
-	for _, key := range sortedKeys(used) {
+	for _, key := range slices.Sorted(maps.Keys(used)) {
 		nw, ok := c.p.Networks[key]
 		if !ok {
 			if key != "default" {
@@ -281,7 +279,7 @@ func (c *converter) networks() error {
 		}
 		c.stack.Networks = append(c.stack.Networks, Network{Key: key, Name: nw.Name, Options: opts})
 	}
-	for _, key := range sortedKeys(c.p.Networks) {
+	for _, key := range slices.Sorted(maps.Keys(c.p.Networks)) {
 		if !used[key] && key != "default" {
 			c.warnf("networks.%s: no service uses it; not created", key)
 		}

@@ -1,4 +1,4 @@
-package swarm
+package stack
 
 import (
 	"context"
@@ -9,6 +9,8 @@ import (
 
 	"github.com/docker/docker/api/types/swarm"
 	"github.com/docker/docker/client"
+
+	"github.com/microctl/microctl/pkg/compose"
 )
 
 // fakeWatchEngine serves ServiceList and TaskList from in-memory state that a
@@ -51,7 +53,7 @@ func (f *fakeWatchEngine) set(s swarm.Service, tasks ...swarm.Task) {
 
 func replicated(id string, n uint64, monitor time.Duration) swarm.Service {
 	return swarm.Service{ID: id, Spec: swarm.ServiceSpec{
-		Annotations: swarm.Annotations{Name: id, Labels: map[string]string{LabelImage: "img:" + id}},
+		Annotations: swarm.Annotations{Name: id, Labels: map[string]string{compose.LabelImage: "img:" + id}},
 		Mode:        swarm.ServiceMode{Replicated: &swarm.ReplicatedService{Replicas: &n}},
 		TaskTemplate: swarm.TaskSpec{
 			ContainerSpec: &swarm.ContainerSpec{Image: "img:" + id},

@@ -1,8 +1,10 @@
-package swarm
+package stack
 
 import (
 	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/api/types/swarm"
+
+	"github.com/microctl/microctl/pkg/compose"
 )
 
 // serviceRefs is what one service uses, now or for a rollback.
@@ -100,10 +102,10 @@ func (p *Plan) cleanup(refs *serviceRefs, nets []network.Summary) []ObjectPlan {
 	}
 	for _, c := range p.configs {
 		name := c.Spec.Name
-		if c.Spec.Labels[LabelNamespace] != p.Stack || wantCfg[name] || refs.configs[name] || refs.configs[c.ID] {
+		if c.Spec.Labels[compose.LabelNamespace] != p.Stack || wantCfg[name] || refs.configs[name] || refs.configs[c.ID] {
 			continue
 		}
-		if baseCfg[baseName(name)] {
+		if baseCfg[compose.BaseName(name)] {
 			out = append(out, ObjectPlan{Kind: "config", Name: name, Action: ActionRemove, Note: "old version", ID: c.ID})
 		} else if p.opts.Prune {
 			out = append(out, ObjectPlan{Kind: "config", Name: name, Action: ActionRemove, Note: "unused", ID: c.ID})
@@ -111,10 +113,10 @@ func (p *Plan) cleanup(refs *serviceRefs, nets []network.Summary) []ObjectPlan {
 	}
 	for _, s := range p.secrets {
 		name := s.Spec.Name
-		if s.Spec.Labels[LabelNamespace] != p.Stack || wantSec[name] || refs.secrets[name] || refs.secrets[s.ID] {
+		if s.Spec.Labels[compose.LabelNamespace] != p.Stack || wantSec[name] || refs.secrets[name] || refs.secrets[s.ID] {
 			continue
 		}
-		if baseSec[baseName(name)] {
+		if baseSec[compose.BaseName(name)] {
 			out = append(out, ObjectPlan{Kind: "secret", Name: name, Action: ActionRemove, Note: "old version", ID: s.ID})
 		} else if p.opts.Prune {
 			out = append(out, ObjectPlan{Kind: "secret", Name: name, Action: ActionRemove, Note: "unused", ID: s.ID})
@@ -122,7 +124,7 @@ func (p *Plan) cleanup(refs *serviceRefs, nets []network.Summary) []ObjectPlan {
 	}
 	if p.opts.Prune {
 		for _, n := range nets {
-			if n.Labels[LabelNamespace] != p.Stack || wantNet[n.Name] || refs.networks[n.Name] || refs.networks[n.ID] {
+			if n.Labels[compose.LabelNamespace] != p.Stack || wantNet[n.Name] || refs.networks[n.Name] || refs.networks[n.ID] {
 				continue
 			}
 			out = append(out, ObjectPlan{Kind: "network", Name: n.Name, Action: ActionRemove, Note: "unused", ID: n.ID})

@@ -1,8 +1,10 @@
-package swarm
+package stack
 
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -16,6 +18,10 @@ import (
 	"github.com/docker/docker/api/types/swarm"
 	"github.com/docker/docker/api/types/system"
 	"github.com/docker/docker/client"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/microctl/microctl/pkg/compose"
+	sw "github.com/microctl/microctl/pkg/swarm"
 )
 
 // StackAPI is the part of the Docker client that deploy, plan, ps, rm,
@@ -78,7 +84,7 @@ func ParseResolveImage(s string) (ResolveImage, error) {
 	return "", fmt.Errorf("--resolve-image must be always, changed or never, not %q", s)
 }
 
-// PlanOptions tune MakePlan.
+// PlanOptions tune the plan.
 type PlanOptions struct {
 	ResolveImage ResolveImage
 	// Prune plans the removal of stack services the file no longer has,
@@ -95,7 +101,7 @@ type ServicePlan struct {
 	Changes  []Change `json:"changes,omitempty"`
 	ID       string   `json:"id,omitempty"`
 
-	def     *Service          // nil for removals
+	def     *compose.Service  // nil for removals
 	spec    swarm.ServiceSpec // what is sent
 	current *swarm.Service    // nil for creations
 }
@@ -116,7 +122,7 @@ type Plan struct {
 	Objects  []ObjectPlan  `json:"objects"`
 	Warnings []string      `json:"warnings,omitempty"`
 
-	stack    *Stack
+	stack    *compose.Stack
 	opts     PlanOptions
 	netNames map[string]string // network ID -> name
 	configs  []swarm.Config    // on the engine when planned
@@ -147,29 +153,26 @@ func (p *Plan) Counts() map[Action]int {
 	return n
 }
 
-// MakePlan compares the stack with what runs on the engine and decides, for
+// makePlan compares the stack with what runs on the engine and decides, for
 // every service, network, config and secret, what a deploy does. It changes
 // nothing. Errors found here (an external network that does not exist, a
 // port another service already publishes) stop the deploy before anything
-// is created.
-func MakePlan(ctx context.Context, api StackAPI, st *Stack, o PlanOptions) (*Plan, error) {
+// is created. info is the manager's, as Prepare obtained it: the engine is
+// not asked for its role a second time.
+func makePlan(ctx context.Context, api StackAPI, info system.Info, st *compose.Stack, o PlanOptions) (*Plan, error) {
 	if o.ResolveImage == "" {
 		o.ResolveImage = ResolveChanged
-	}
-	info, err := RequireManager(ctx, api)
-	if err != nil {
-		return nil, err
 	}
 	host := api.DaemonHost()
 	p := &Plan{Stack: st.Name, stack: st, opts: o, Warnings: append([]string(nil), st.Warnings...)}
 
 	all, err := api.ServiceList(ctx, swarm.ServiceListOptions{})
 	if err != nil {
-		return nil, ClassifyEngine(host, err)
+		return nil, sw.ClassifyEngine(host, err)
 	}
 	nets, err := api.NetworkList(ctx, network.ListOptions{})
 	if err != nil {
-		return nil, ClassifyEngine(host, err)
+		return nil, sw.ClassifyEngine(host, err)
 	}
 	p.netNames = map[string]string{}
 	netByName := map[string]network.Summary{}
@@ -189,7 +192,7 @@ func MakePlan(ctx context.Context, api StackAPI, st *Stack, o PlanOptions) (*Pla
 	var others []swarm.Service
 	for i := range all {
 		s := &all[i]
-		if s.Spec.Labels[LabelNamespace] == st.Name {
+		if s.Spec.Labels[compose.LabelNamespace] == st.Name {
 			existing[s.Spec.Name] = s
 		} else {
 			others = append(others, *s)
@@ -198,7 +201,7 @@ func MakePlan(ctx context.Context, api StackAPI, st *Stack, o PlanOptions) (*Pla
 	for _, s := range others {
 		for _, d := range st.Services {
 			if s.Spec.Name == d.FullName() {
-				return nil, fmt.Errorf("service %s already exists and does not belong to stack %s (it has no %s=%s label): remove it or pick another stack name", s.Spec.Name, st.Name, LabelNamespace, st.Name)
+				return nil, fmt.Errorf("service %s already exists and does not belong to stack %s (it has no %s=%s label): remove it or pick another stack name", s.Spec.Name, st.Name, compose.LabelNamespace, st.Name)
 			}
 		}
 	}
@@ -208,11 +211,11 @@ func MakePlan(ctx context.Context, api StackAPI, st *Stack, o PlanOptions) (*Pla
 	}
 	p.Warnings = append(p.Warnings, portWarnings...)
 
-	order, err := Order(st.Services)
+	order, err := compose.Order(st.Services)
 	if err != nil {
 		return nil, err
 	}
-	byName := map[string]*Service{}
+	byName := map[string]*compose.Service{}
 	for i := range st.Services {
 		byName[st.Services[i].Name] = &st.Services[i]
 	}
@@ -259,7 +262,7 @@ func MakePlan(ctx context.Context, api StackAPI, st *Stack, o PlanOptions) (*Pla
 		}
 		if o.Prune {
 			p.Services = append(p.Services, ServicePlan{Name: strings.TrimPrefix(name, st.Name+"_"), FullName: name, Action: ActionRemove,
-				ID: s.ID, Image: s.Spec.Labels[LabelImage], current: s})
+				ID: s.ID, Image: s.Spec.Labels[compose.LabelImage], current: s})
 		} else {
 			stale = append(stale, name)
 		}
@@ -307,7 +310,7 @@ func (p *Plan) planNetworks(byName map[string]network.Summary) error {
 			return &NetworkError{Name: nw.Name, Msg: fmt.Sprintf("already exists with scope %q; the stack needs it swarm-scoped", n.Scope)}
 		}
 		note := ""
-		if n.Labels[LabelNamespace] != p.Stack {
+		if n.Labels[compose.LabelNamespace] != p.Stack {
 			note = "exists outside the stack; used as is"
 		} else if diff := networkDiff(n, nw.Options); diff != "" {
 			p.Warnings = append(p.Warnings, fmt.Sprintf("network %s exists with different %s; networks cannot be updated: remove the stack to recreate it", nw.Name, diff))
@@ -354,11 +357,11 @@ func (e *NetworkError) Hint() string {
 func (p *Plan) planObjects(ctx context.Context, api StackAPI) error {
 	configs, err := api.ConfigList(ctx, swarm.ConfigListOptions{})
 	if err != nil {
-		return ClassifyEngine(api.DaemonHost(), err)
+		return sw.ClassifyEngine(api.DaemonHost(), err)
 	}
 	secrets, err := api.SecretList(ctx, swarm.SecretListOptions{})
 	if err != nil {
-		return ClassifyEngine(api.DaemonHost(), err)
+		return sw.ClassifyEngine(api.DaemonHost(), err)
 	}
 	p.configs, p.secrets = configs, secrets
 	cfgByName := map[string]swarm.Config{}
@@ -414,7 +417,7 @@ func (p *Plan) planObjects(ctx context.Context, api StackAPI) error {
 // host-mode ports only clash on a node that runs both tasks (placement may
 // keep them apart), so that is a warning: the task would stay pending on
 // such a node.
-func checkPortConflicts(st *Stack, others []swarm.Service) ([]string, error) {
+func checkPortConflicts(st *compose.Stack, others []swarm.Service) ([]string, error) {
 	type owner struct {
 		service string
 		mode    swarm.PortConfigPublishMode
@@ -426,14 +429,14 @@ func checkPortConflicts(st *Stack, others []swarm.Service) ([]string, error) {
 		}
 		for _, pc := range s.Spec.EndpointSpec.Ports {
 			if pc.PublishedPort != 0 {
-				taken[fmt.Sprintf("%d/%s", pc.PublishedPort, protocolOrTCP(pc.Protocol))] = owner{s.Spec.Name, publishMode(pc)}
+				taken[fmt.Sprintf("%d/%s", pc.PublishedPort, compose.ProtocolOrTCP(pc.Protocol))] = owner{s.Spec.Name, publishMode(pc)}
 			}
 		}
 	}
 	var warnings []string
 	for _, s := range st.Services {
 		for _, pc := range s.Spec.EndpointSpec.Ports {
-			key := fmt.Sprintf("%d/%s", pc.PublishedPort, protocolOrTCP(pc.Protocol))
+			key := fmt.Sprintf("%d/%s", pc.PublishedPort, compose.ProtocolOrTCP(pc.Protocol))
 			other, ok := taken[key]
 			if !ok || pc.PublishedPort == 0 {
 				continue
@@ -466,12 +469,12 @@ type imageChoice struct {
 // when the image as written is the one deployed before, the engine's
 // current (possibly pinned) reference, as docker stack deploy does, so an
 // unchanged file never changes the image.
-func (ic imageChoice) pick(d *Service, cur *swarm.Service) string {
+func (ic imageChoice) pick(d *compose.Service, cur *swarm.Service) string {
 	img := d.Spec.TaskTemplate.ContainerSpec.Image
 	if pin, ok := ic.pinned[img]; ok {
 		return pin
 	}
-	if cur != nil && cur.Spec.Labels[LabelImage] == img && cur.Spec.TaskTemplate.ContainerSpec != nil {
+	if cur != nil && cur.Spec.Labels[compose.LabelImage] == img && cur.Spec.TaskTemplate.ContainerSpec != nil {
 		return cur.Spec.TaskTemplate.ContainerSpec.Image
 	}
 	return img
@@ -480,7 +483,7 @@ func (ic imageChoice) pick(d *Service, cur *swarm.Service) string {
 // resolveImages asks the registry for digests, as --resolve-image says:
 // always for every image, changed for images new to their service. Each
 // image that cannot be pinned gets one warning.
-func (p *Plan) resolveImages(ctx context.Context, api StackAPI, order []string, byName map[string]*Service, existing map[string]*swarm.Service) imageChoice {
+func (p *Plan) resolveImages(ctx context.Context, api StackAPI, order []string, byName map[string]*compose.Service, existing map[string]*swarm.Service) imageChoice {
 	ic := imageChoice{opts: p.opts, pinned: map[string]string{}}
 	if p.opts.ResolveImage == ResolveNever {
 		return ic
@@ -490,34 +493,31 @@ func (p *Plan) resolveImages(ctx context.Context, api StackAPI, order []string, 
 		d := byName[name]
 		img := d.Spec.TaskTemplate.ContainerSpec.Image
 		cur := existing[d.FullName()]
-		if p.opts.ResolveImage == ResolveAlways || cur == nil || cur.Spec.Labels[LabelImage] != img {
+		if p.opts.ResolveImage == ResolveAlways || cur == nil || cur.Spec.Labels[compose.LabelImage] != img {
 			if !strings.Contains(img, "@") {
 				want[img] = true
 			}
 		}
 	}
 	var mu sync.Mutex
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, 4)
+	var g errgroup.Group
+	g.SetLimit(4) // a registry lookup is a network round trip: a few at once
 	failed := map[string]string{}
 	for img := range want {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			sem <- struct{}{}
-			defer func() { <-sem }()
+		g.Go(func() error {
 			di, err := api.DistributionInspect(ctx, img, "")
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
 				failed[img] = registryReason(err)
-				return
+				return nil // a warning, not a failure of the plan
 			}
 			ic.pinned[img] = familiarImage(img) + "@" + di.Descriptor.Digest.String()
-		}()
+			return nil
+		})
 	}
-	wg.Wait()
-	for _, img := range sortedKeys(failed) {
+	_ = g.Wait() // every lookup returns nil: failures are warnings
+	for _, img := range slices.Sorted(maps.Keys(failed)) {
 		p.Warnings = append(p.Warnings, fmt.Sprintf("image %s could not be pinned to a digest (%s); every node uses its own copy of it", img, failed[img]))
 	}
 	return ic
@@ -572,6 +572,15 @@ func (p *Plan) checkHostPorts(nodes int) {
 
 // registryReason shortens a failed registry lookup to its cause.
 func registryReason(err error) string {
+	switch {
+	case cerrdefs.IsNotFound(err):
+		return "not in the registry"
+	case cerrdefs.IsUnauthorized(err), cerrdefs.IsPermissionDenied(err):
+		return "registry access denied"
+	}
+	// The engine answers most distribution failures with a 500 whose text
+	// alone says what went wrong (no registry, no such manifest): only the
+	// text is left to go by.
 	msg := strings.TrimPrefix(firstLine(err.Error()), "Error response from daemon: ")
 	switch {
 	case strings.Contains(msg, "no such host"), strings.Contains(msg, "dial tcp"), strings.Contains(msg, "i/o timeout"):
@@ -594,5 +603,5 @@ func firstLine(s string) string {
 
 // stackFilter selects what carries the stack's namespace label.
 func stackFilter(stack string) filters.Args {
-	return filters.NewArgs(filters.Arg("label", LabelNamespace+"="+stack))
+	return filters.NewArgs(filters.Arg("label", compose.LabelNamespace+"="+stack))
 }

@@ -1,23 +1,24 @@
-package swarm
+package stack
 
 import (
-	"bytes"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/docker/docker/api/types/swarm"
+
+	"github.com/microctl/microctl/pkg/compose"
 )
 
 func baseSpec() swarm.ServiceSpec {
 	one := uint64(1)
 	return swarm.ServiceSpec{
-		Annotations: swarm.Annotations{Name: "s_web", Labels: map[string]string{LabelNamespace: "s", LabelImage: "microctl/greeter:dev"}},
+		Annotations: swarm.Annotations{Name: "s_web", Labels: map[string]string{compose.LabelNamespace: "s", compose.LabelImage: "microctl/greeter:dev"}},
 		TaskTemplate: swarm.TaskSpec{
 			ContainerSpec: &swarm.ContainerSpec{
 				Image:  "microctl/greeter:dev",
 				Env:    []string{"A=1", "B=2"},
-				Labels: map[string]string{LabelNamespace: "s"},
+				Labels: map[string]string{compose.LabelNamespace: "s"},
 				Secrets: []*swarm.SecretReference{{SecretName: "s_tok-0123456789",
 					File: &swarm.SecretReferenceFileTarget{Name: "tok", UID: "0", GID: "0", Mode: 0o444}}},
 			},
@@ -69,7 +70,7 @@ func TestDiffIgnoresWhatTheEngineFillsIn(t *testing.T) {
 	}
 	// Only the image label differs: nothing to update.
 	b = baseSpec()
-	b.Labels[LabelImage] = "microctl/greeter:dev2"
+	b.Labels[compose.LabelImage] = "microctl/greeter:dev2"
 	if c := Diff(baseSpec(), b, nil); len(c) != 0 {
 		t.Errorf("image label only: %v", c)
 	}
@@ -110,51 +111,5 @@ func TestDiffNamesTheChangedFields(t *testing.T) {
 				t.Errorf("changes %q, want %q", g, tt.want)
 			}
 		})
-	}
-}
-
-func TestProgressPlainPrintsChangesOnly(t *testing.T) {
-	var buf bytes.Buffer
-	p := NewProgress(&buf, false, 0)
-	a := State{Service: "s_api", Phase: PhaseStarting, Running: 0, Desired: 2}
-	b := State{Service: "s_db", Phase: PhaseWaiting}
-	p.States([]State{a, b})
-	p.States([]State{a, b})
-	a.Running = 1
-	p.States([]State{a, b})
-	a.Phase, a.Running, a.VerifyLeft = PhaseVerifying, 2, 3*time.Second
-	p.States([]State{a, b})
-	a.VerifyLeft = 2 * time.Second // a countdown is not a change in a log
-	p.States([]State{a, b})
-	p.Event("created service s_db")
-	want := `s_api  0/2        starting
-s_db   -          waiting
-s_api  1/2        starting
-s_api  2/2        verifying
-created service s_db
-`
-	if got := buf.String(); got != want {
-		t.Errorf("got:\n%s\nwant:\n%s", got, want)
-	}
-}
-
-func TestProgressLiveRedraws(t *testing.T) {
-	var buf bytes.Buffer
-	p := NewProgress(&buf, true, 40)
-	p.States([]State{{Service: "s_api", Phase: PhaseVerifying, Running: 1, Desired: 1, VerifyLeft: 2 * time.Second}})
-	p.States([]State{{Service: "s_api", Phase: PhaseFailed, Running: 0, Desired: 1,
-		Message: "tasks keep failing (3 failed): task abc failed: task: non-zero exit (1)"}})
-	out := buf.String()
-	if !strings.Contains(out, "verifying (2s)") {
-		t.Errorf("no countdown in %q", out)
-	}
-	if !strings.Contains(out, "\x1b[1A") {
-		t.Errorf("second draw does not move up: %q", out)
-	}
-	for _, line := range strings.Split(out, "\n") {
-		line = strings.TrimPrefix(strings.TrimPrefix(line, "\x1b[1A"), "\x1b[2K")
-		if n := len([]rune(line)); n > 39 {
-			t.Errorf("line of %d runes is wider than the terminal: %q", n, line)
-		}
 	}
 }

@@ -1,9 +1,11 @@
-package swarm
+package stack
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -12,6 +14,9 @@ import (
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/api/types/swarm"
+
+	"github.com/microctl/microctl/pkg/compose"
+	sw "github.com/microctl/microctl/pkg/swarm"
 )
 
 // ServiceRow is one service as `microctl ps` shows it.
@@ -43,7 +48,7 @@ func (e *StackNotFoundError) Hint() string { return "list the stacks with: micro
 func ListServices(ctx context.Context, api StackAPI, stack string) ([]ServiceRow, error) {
 	// Only a manager can list services; say so rather than pass on the
 	// engine's message.
-	if _, err := RequireManager(ctx, api); err != nil {
+	if _, err := sw.RequireManager(ctx, api); err != nil {
 		return nil, err
 	}
 	opts := swarm.ServiceListOptions{Status: true}
@@ -52,7 +57,7 @@ func ListServices(ctx context.Context, api StackAPI, stack string) ([]ServiceRow
 	}
 	services, err := api.ServiceList(ctx, opts)
 	if err != nil {
-		return nil, ClassifyEngine(api.DaemonHost(), err)
+		return nil, sw.ClassifyEngine(api.DaemonHost(), err)
 	}
 	if stack != "" && len(services) == 0 {
 		return nil, &StackNotFoundError{Stack: stack}
@@ -71,16 +76,16 @@ func ListServices(ctx context.Context, api StackAPI, stack string) ([]ServiceRow
 }
 
 func serviceRow(s swarm.Service) ServiceRow {
-	r := ServiceRow{Stack: s.Spec.Labels[LabelNamespace], Name: s.Spec.Name, ID: s.ID, Mode: ModeName(s.Spec.Mode), Ports: []string{}}
-	r.Image = s.Spec.Labels[LabelImage]
+	r := ServiceRow{Stack: s.Spec.Labels[compose.LabelNamespace], Name: s.Spec.Name, ID: s.ID, Mode: ModeName(s.Spec.Mode), Ports: []string{}}
+	r.Image = s.Spec.Labels[compose.LabelImage]
 	if r.Image == "" && s.Spec.TaskTemplate.ContainerSpec != nil {
 		r.Image = imageWithoutDigest(s.Spec.TaskTemplate.ContainerSpec.Image)
 	}
 	if st := s.ServiceStatus; st != nil {
 		r.Running, r.Desired, r.Completed = st.RunningTasks, st.DesiredTasks, st.CompletedTasks
 	}
-	if j := s.Spec.Mode.ReplicatedJob; j != nil {
-		r.Desired = desiredTasks(s, 0)
+	if s.Spec.Mode.ReplicatedJob != nil {
+		r.Desired = replicatedJobMode{}.count(s, nil).desired
 	}
 	if s.Spec.EndpointSpec != nil {
 		for _, p := range s.Spec.EndpointSpec.Ports {
@@ -112,9 +117,9 @@ func portString(p swarm.PortConfig) string {
 		mode = swarm.PortConfigPublishModeIngress
 	}
 	if p.PublishedPort == 0 {
-		return fmt.Sprintf("%d/%s", p.TargetPort, protocolOrTCP(p.Protocol))
+		return fmt.Sprintf("%d/%s", p.TargetPort, compose.ProtocolOrTCP(p.Protocol))
 	}
-	return fmt.Sprintf("%d->%d/%s (%s)", p.PublishedPort, p.TargetPort, protocolOrTCP(p.Protocol), mode)
+	return fmt.Sprintf("%d->%d/%s (%s)", p.PublishedPort, p.TargetPort, compose.ProtocolOrTCP(p.Protocol), mode)
 }
 
 // RemoveResult lists what RemoveStack removed.
@@ -133,26 +138,26 @@ func RemoveStack(ctx context.Context, api StackAPI, stack string, rep Reporter) 
 	if rep == nil {
 		rep = nopReporter{}
 	}
-	if _, err := RequireManager(ctx, api); err != nil {
+	if _, err := sw.RequireManager(ctx, api); err != nil {
 		return nil, err
 	}
 	host := api.DaemonHost()
 	f := stackFilter(stack)
 	services, err := api.ServiceList(ctx, swarm.ServiceListOptions{Filters: f})
 	if err != nil {
-		return nil, ClassifyEngine(host, err)
+		return nil, sw.ClassifyEngine(host, err)
 	}
 	nets, err := api.NetworkList(ctx, network.ListOptions{Filters: f})
 	if err != nil {
-		return nil, ClassifyEngine(host, err)
+		return nil, sw.ClassifyEngine(host, err)
 	}
 	configs, err := api.ConfigList(ctx, swarm.ConfigListOptions{Filters: f})
 	if err != nil {
-		return nil, ClassifyEngine(host, err)
+		return nil, sw.ClassifyEngine(host, err)
 	}
 	secrets, err := api.SecretList(ctx, swarm.SecretListOptions{Filters: f})
 	if err != nil {
-		return nil, ClassifyEngine(host, err)
+		return nil, sw.ClassifyEngine(host, err)
 	}
 	if len(services)+len(nets)+len(configs)+len(secrets) == 0 {
 		return nil, &StackNotFoundError{Stack: stack}
@@ -233,7 +238,7 @@ func inspectService(ctx context.Context, api StackAPI, name string) (swarm.Servi
 		if cerrdefs.IsNotFound(err) {
 			return s, &ServiceNotFoundError{Name: name}
 		}
-		return s, ClassifyEngine(api.DaemonHost(), err)
+		return s, sw.ClassifyEngine(api.DaemonHost(), err)
 	}
 	return s, nil
 }
@@ -241,7 +246,7 @@ func inspectService(ctx context.Context, api StackAPI, name string) (swarm.Servi
 // RollbackService rolls one service back to its previous spec with
 // Swarm's rollback and, unless detached, waits for it to converge.
 func RollbackService(ctx context.Context, api StackAPI, name string, o WaitOptions) (State, error) {
-	if _, err := RequireManager(ctx, api); err != nil {
+	if _, err := sw.RequireManager(ctx, api); err != nil {
 		return State{}, err
 	}
 	svc, err := inspectService(ctx, api, name)
@@ -252,7 +257,7 @@ func RollbackService(ctx context.Context, api StackAPI, name string, o WaitOptio
 		return State{}, fmt.Errorf("service %s has no previous spec to roll back to (it was never updated)", svc.Spec.Name)
 	}
 	if _, err := api.ServiceUpdate(ctx, svc.ID, svc.Version, svc.Spec, swarm.ServiceUpdateOptions{Rollback: "previous"}); err != nil {
-		return State{}, fmt.Errorf("roll back %s: %w", svc.Spec.Name, ClassifyEngine(api.DaemonHost(), err))
+		return State{}, fmt.Errorf("roll back %s: %w", svc.Spec.Name, sw.ClassifyEngine(api.DaemonHost(), err))
 	}
 	states, err := waitFor(ctx, api, o, []watched{{svc.Spec.Name, svc.ID, KindRollback, svc.Spec}})
 	if err != nil {
@@ -264,11 +269,11 @@ func RollbackService(ctx context.Context, api StackAPI, name string, o WaitOptio
 // Scale sets the replica count of replicated services and, unless
 // detached, waits until that many tasks run.
 func Scale(ctx context.Context, api StackAPI, replicas map[string]uint64, o WaitOptions) ([]State, error) {
-	if _, err := RequireManager(ctx, api); err != nil {
+	if _, err := sw.RequireManager(ctx, api); err != nil {
 		return nil, err
 	}
 	var ws []watched
-	for _, name := range sortedKeys(replicas) {
+	for _, name := range slices.Sorted(maps.Keys(replicas)) {
 		svc, err := inspectService(ctx, api, name)
 		if err != nil {
 			return nil, err
@@ -284,7 +289,7 @@ func Scale(ctx context.Context, api StackAPI, replicas map[string]uint64, o Wait
 			return nil, fmt.Errorf("service %s is %s: only replicated services can be scaled", svc.Spec.Name, ModeName(svc.Spec.Mode))
 		}
 		if _, err := api.ServiceUpdate(ctx, svc.ID, svc.Version, svc.Spec, swarm.ServiceUpdateOptions{}); err != nil {
-			return nil, fmt.Errorf("scale %s: %w", svc.Spec.Name, ClassifyEngine(api.DaemonHost(), err))
+			return nil, fmt.Errorf("scale %s: %w", svc.Spec.Name, sw.ClassifyEngine(api.DaemonHost(), err))
 		}
 		ws = append(ws, watched{svc.Spec.Name, svc.ID, KindScaled, svc.Spec})
 	}
@@ -316,22 +321,22 @@ func waitFor(ctx context.Context, api StackAPI, o WaitOptions, ws []watched) ([]
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		return nil, ClassifyEngine(api.DaemonHost(), err)
+		return nil, sw.ClassifyEngine(api.DaemonHost(), err)
 	}
 	return w.States(), nil
 }
 
 // StackNames lists the stacks that have services, sorted.
 func StackNames(ctx context.Context, api StackAPI) ([]string, error) {
-	services, err := api.ServiceList(ctx, swarm.ServiceListOptions{Filters: filters.NewArgs(filters.Arg("label", LabelNamespace))})
+	services, err := api.ServiceList(ctx, swarm.ServiceListOptions{Filters: filters.NewArgs(filters.Arg("label", compose.LabelNamespace))})
 	if err != nil {
-		return nil, ClassifyEngine(api.DaemonHost(), err)
+		return nil, sw.ClassifyEngine(api.DaemonHost(), err)
 	}
 	seen := map[string]bool{}
 	for _, s := range services {
-		seen[s.Spec.Labels[LabelNamespace]] = true
+		seen[s.Spec.Labels[compose.LabelNamespace]] = true
 	}
-	return sortedKeys(seen), nil
+	return slices.Sorted(maps.Keys(seen)), nil
 }
 
 // ParseScale parses SERVICE=N arguments.

@@ -1,9 +1,11 @@
-package swarm
+package compose
 
 import (
 	"fmt"
+	"maps"
 	"math/big"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -136,7 +138,7 @@ func (c *converter) service(s types.ServiceConfig) (Service, error) {
 	spec.Labels[LabelImage] = s.Image
 
 	svc := Service{Name: s.Name, Spec: spec}
-	for _, dep := range sortedKeys(s.DependsOn) {
+	for _, dep := range slices.Sorted(maps.Keys(s.DependsOn)) {
 		cond := s.DependsOn[dep].Condition
 		if cond == "" {
 			cond = types.ServiceConditionStarted
@@ -217,7 +219,7 @@ func (c *converter) ports(s types.ServiceConfig) ([]swarm.PortConfig, error) {
 
 func (c *converter) serviceNetworks(s types.ServiceConfig) ([]swarm.NetworkAttachmentConfig, error) {
 	nets := []swarm.NetworkAttachmentConfig{}
-	for _, key := range sortedKeys(s.Networks) {
+	for _, key := range slices.Sorted(maps.Keys(s.Networks)) {
 		nc := s.Networks[key]
 		nw, ok := c.p.Networks[key]
 		if !ok {
@@ -489,7 +491,7 @@ func environment(env types.MappingWithEquals) []string {
 // extraHosts converts host:ip to Swarm's "IP host" notation, sorted.
 func extraHosts(h types.HostsList) []string {
 	var out []string
-	for _, host := range sortedKeys(h) {
+	for _, host := range slices.Sorted(maps.Keys(h)) {
 		for _, ip := range h[host] {
 			out = append(out, ip+" "+host)
 		}
@@ -506,7 +508,7 @@ func dnsConfig(s types.ServiceConfig) *swarm.DNSConfig {
 
 func ulimits(u map[string]*types.UlimitsConfig) []*container.Ulimit {
 	out := make([]*container.Ulimit, 0, len(u))
-	for _, name := range sortedKeys(u) {
+	for _, name := range slices.Sorted(maps.Keys(u)) {
 		l := u[name]
 		if l.Single != 0 {
 			out = append(out, &container.Ulimit{Name: name, Soft: int64(l.Single), Hard: int64(l.Single)})

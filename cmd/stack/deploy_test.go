@@ -1,4 +1,4 @@
-package deploy
+package stack
 
 import (
 	"bytes"
@@ -9,7 +9,8 @@ import (
 	"time"
 
 	"github.com/microctl/microctl/internal/cmdutil"
-	"github.com/microctl/microctl/pkg/swarm"
+	"github.com/microctl/microctl/pkg/compose"
+	stk "github.com/microctl/microctl/pkg/stack"
 )
 
 // parse runs the command's flag parsing and validation only.
@@ -71,7 +72,7 @@ func TestRunStopsOnBadFile(t *testing.T) {
 	asked := false
 	err := run(context.Background(), &Options{IO: ios, Files: []string{"/nonexistent/stack.yml"}, Timeout: time.Minute, ResolveImage: "never",
 		Docker: func() (dockerClient, error) { asked = true; return nil, errors.New("no") }})
-	var ce *swarm.ComposeError
+	var ce *compose.ComposeError
 	if !errors.As(err, &ce) || asked {
 		t.Errorf("err %v (asked for docker: %v)", err, asked)
 	}
@@ -79,11 +80,11 @@ func TestRunStopsOnBadFile(t *testing.T) {
 
 func TestRenderPlan(t *testing.T) {
 	var buf bytes.Buffer
-	p := &swarm.Plan{Stack: "shop", Services: []swarm.ServicePlan{
-		{Name: "api", FullName: "shop_api", Action: swarm.ActionUpdate, Image: "img:2",
-			Changes: []swarm.Change{{Field: "image", From: "img:1", To: "img:2"}, {Field: "environment"}}},
-		{Name: "db", FullName: "shop_db", Action: swarm.ActionUnchanged, Image: "db:1"},
-	}, Objects: []swarm.ObjectPlan{{Kind: "config", Name: "shop_conf-0123456789", Action: swarm.ActionCreate}}}
+	p := &stk.Plan{Stack: "shop", Services: []stk.ServicePlan{
+		{Name: "api", FullName: "shop_api", Action: stk.ActionUpdate, Image: "img:2",
+			Changes: []stk.Change{{Field: "image", From: "img:1", To: "img:2"}, {Field: "environment"}}},
+		{Name: "db", FullName: "shop_db", Action: stk.ActionUnchanged, Image: "db:1"},
+	}, Objects: []stk.ObjectPlan{{Kind: "config", Name: "shop_conf-0123456789", Action: stk.ActionCreate}}}
 	if err := renderPlan(&buf, p); err != nil {
 		t.Fatal(err)
 	}

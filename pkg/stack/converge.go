@@ -1,4 +1,4 @@
-package swarm
+package stack
 
 import (
 	"context"
@@ -9,8 +9,12 @@ import (
 	"sync"
 	"time"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/swarm"
+
+	"github.com/microctl/microctl/internal/textutil"
+	"github.com/microctl/microctl/pkg/compose"
 )
 
 // WatchAPI is what watching services converge needs.
@@ -91,6 +95,44 @@ const (
 	KindScaled                // replicas changed: tasks must run, no update involved
 )
 
+// activePhase is the phase shown while the service has not converged.
+func (k Kind) activePhase() Phase {
+	switch k {
+	case KindCreated, KindUnchanged:
+		return PhaseStarting
+	case KindRollback:
+		return PhaseRollingBack
+	}
+	return PhaseUpdating
+}
+
+// followsUpdate reports whether the service's update status is ours to
+// judge: only an update or rollback we asked for starts one.
+func (k Kind) followsUpdate() bool {
+	return k == KindUpdated || k == KindRollback
+}
+
+// settledPhase is the final phase of a converged service when no
+// stability watch is needed, and false when the monitor period must pass
+// first: an unchanged service was not touched, scaling replaced no task,
+// and Swarm itself watched the monitor period before it called an update
+// (or rollback) completed.
+func (k Kind) settledPhase(u *swarm.UpdateStatus, cutoff time.Time) (Phase, bool) {
+	switch k {
+	case KindUnchanged:
+		return PhaseUnchanged, true
+	case KindScaled:
+		return PhaseConverged, true
+	case KindRollback:
+		return PhaseRolledBack, true
+	case KindUpdated:
+		if u != nil && u.State == swarm.UpdateStateCompleted && u.StartedAt != nil && !u.StartedAt.Before(cutoff) {
+			return PhaseConverged, true
+		}
+	}
+	return "", false
+}
+
 // WatchOptions tune a Watcher.
 type WatchOptions struct {
 	// Interval between polls (default 250ms).
@@ -125,6 +167,7 @@ type target struct {
 	since   time.Time // when we acted on it: older task failures do not count
 	monitor time.Duration
 	job     bool
+	mode    modeEvaluator
 
 	state       State
 	convergedAt time.Time
@@ -186,17 +229,10 @@ func (w *Watcher) WatchSince(name, id string, kind Kind, spec swarm.ServiceSpec,
 		t.monitor = spec.RollbackConfig.Monitor
 	}
 	t.job = spec.Mode.ReplicatedJob != nil || spec.Mode.GlobalJob != nil
+	t.mode = evaluatorFor(spec.Mode)
 	t.failed = map[string]bool{}
 	t.convergedAt, t.ready, t.lastErr = time.Time{}, false, ""
-	t.state = State{Service: name, Job: t.job}
-	switch kind {
-	case KindCreated, KindUnchanged:
-		t.state.Phase = PhaseStarting
-	case KindRollback:
-		t.state.Phase = PhaseRollingBack
-	default:
-		t.state.Phase = PhaseUpdating
-	}
+	t.state = State{Service: name, Job: t.job, Phase: kind.activePhase()}
 	w.signal()
 }
 
@@ -379,7 +415,7 @@ func (w *Watcher) poll(ctx context.Context) error {
 	var tasks []swarm.Task
 	if len(byID) == len(ids) {
 		tasks, err = w.api.TaskList(ctx, swarm.TaskListOptions{Filters: tf})
-		if err != nil && !strings.Contains(err.Error(), "not found") {
+		if err != nil && !cerrdefs.IsNotFound(err) {
 			return err
 		}
 		// A service removed between the two calls: the next poll sees it gone.
@@ -415,8 +451,10 @@ func (w *Watcher) poll(ctx context.Context) error {
 	return nil
 }
 
-// evaluate decides one service's phase from its spec, update status and
-// up-to-date tasks.
+// evaluate decides one service's phase from its update status and its
+// up-to-date tasks. What is common to every service (update states, task
+// failures, a missing image) is decided here; how tasks are counted and
+// what "done" means is the business of the service's mode evaluator.
 func (w *Watcher) evaluate(t *target, svc swarm.Service, tasks []swarm.Task, now time.Time) {
 	st := &t.state
 	st.Update, st.Message = "", ""
@@ -426,30 +464,30 @@ func (w *Watcher) evaluate(t *target, svc swarm.Service, tasks []swarm.Task, now
 	// Tasks from before we acted do not count as failures of this deploy
 	// (a second of slack for clock skew between us and the manager).
 	cutoff := t.since.Add(-time.Second)
-	var running, complete uint64
-	var nodes = map[string]bool{}
+	tasks = t.mode.current(svc, tasks)
+	t.noteFailures(tasks, cutoff)
+	c := t.mode.count(svc, tasks)
+	st.Running, st.Desired = c.shown, c.desired
+	st.Message = t.lastErr
+
+	if msg := w.failure(t, svc, cutoff); msg != "" {
+		st.Phase, st.Message = PhaseFailed, msg
+		return
+	}
+	t.mode.settle(t, svc, c, cutoff, now)
+}
+
+// noteFailures records the tasks that failed since cutoff and the latest
+// task error.
+func (t *target) noteFailures(tasks []swarm.Task, cutoff time.Time) {
 	var latest swarm.Task
 	for _, task := range tasks {
-		if t.job && svc.JobStatus != nil && task.JobIteration != nil && task.JobIteration.Index != svc.JobStatus.JobIteration.Index {
-			continue
-		}
-		if task.DesiredState == swarm.TaskStateRunning && task.Status.State == swarm.TaskStateRunning {
-			running++
-		}
-		if task.Status.State == swarm.TaskStateComplete {
-			complete++
-		}
-		if task.DesiredState != swarm.TaskStateShutdown && task.NodeID != "" {
-			nodes[task.NodeID] = true
-		}
 		if task.Status.Timestamp.Before(cutoff) {
 			continue
 		}
 		switch task.Status.State {
 		case swarm.TaskStateFailed, swarm.TaskStateRejected, swarm.TaskStateOrphaned:
-			if !t.failed[task.ID] {
-				t.failed[task.ID] = true
-			}
+			t.failed[task.ID] = true
 		}
 		if task.Status.Err != "" && task.Status.Timestamp.After(latest.Status.Timestamp) {
 			latest = task
@@ -458,95 +496,212 @@ func (w *Watcher) evaluate(t *target, svc swarm.Service, tasks []swarm.Task, now
 	if latest.ID != "" {
 		t.lastErr = taskError(latest)
 	}
-	desired := desiredTasks(svc, uint64(len(nodes)))
-	st.Running, st.Desired = running, desired
-	if t.job {
-		st.Running = complete
-	}
-	st.Message = t.lastErr
+}
 
-	fail := func(msg string) {
-		st.Phase, st.Message = PhaseFailed, msg
-	}
+// failure says why the service has failed, or "" while it has not: an
+// image no node has, an update Swarm paused or rolled back, or tasks that
+// keep failing.
+func (w *Watcher) failure(t *target, svc swarm.Service, cutoff time.Time) string {
 	if t.lastErr != "" && strings.Contains(t.lastErr, "No such image") {
-		fail(fmt.Sprintf("image %s is not on the node and could not be pulled (No such image): build or load it on every node", svc.Spec.Labels[LabelImage]+imageIfNoLabel(svc)))
-		return
+		// The engine reports a missing image only as the task's error
+		// text (swarm.TaskStatus.Err is a string): there is no typed
+		// error to match.
+		return fmt.Sprintf("image %s is not on the node and could not be pulled (No such image): build or load it on every node", svc.Spec.Labels[compose.LabelImage]+imageIfNoLabel(svc))
 	}
-	if u := svc.UpdateStatus; u != nil && t.kind != KindCreated && t.kind != KindUnchanged && t.kind != KindScaled &&
-		(u.StartedAt == nil || !u.StartedAt.Before(cutoff)) {
+	if u := svc.UpdateStatus; u != nil && t.kind.followsUpdate() && (u.StartedAt == nil || !u.StartedAt.Before(cutoff)) {
 		switch u.State {
 		case swarm.UpdateStatePaused:
-			fail(joinMsg("update paused: "+u.Message, t.lastErr))
-			return
+			return joinMsg("update paused: "+u.Message, t.lastErr)
 		case swarm.UpdateStateRollbackPaused:
-			fail(joinMsg("rollback paused: "+u.Message, t.lastErr))
-			return
+			return joinMsg("rollback paused: "+u.Message, t.lastErr)
 		case swarm.UpdateStateRollbackStarted, swarm.UpdateStateRollbackCompleted:
 			if t.kind == KindUpdated {
-				fail(joinMsg("update failed and Swarm rolled it back (failure_action: rollback): "+u.Message, t.lastErr))
-				return
+				return joinMsg("update failed and Swarm rolled it back (failure_action: rollback): "+u.Message, t.lastErr)
 			}
 		}
 	}
 	if n := len(t.failed); n >= w.opts.FailedTasks {
-		fail(fmt.Sprintf("tasks keep failing (%d failed): %s", n, t.lastErr))
-		return
+		return fmt.Sprintf("tasks keep failing (%d failed): %s", n, t.lastErr)
 	}
+	return ""
+}
 
-	if t.job {
-		if desired > 0 && complete >= desired || desired == 0 && complete > 0 && running == 0 {
-			st.Phase, t.ready, st.Message = PhaseCompleted, true, ""
-		}
-		return
-	}
+// taskCount is what a mode evaluator counted: shown is what the progress
+// line shows as done (running tasks, or completed ones for a job).
+type taskCount struct {
+	shown, running, complete, desired uint64
+}
 
-	updating := false
-	if u := svc.UpdateStatus; u != nil {
-		switch u.State {
-		case swarm.UpdateStateUpdating, swarm.UpdateStateRollbackStarted:
-			updating = true
+// modeEvaluator counts a service's tasks and settles its phase the way its
+// mode defines convergence: one per service mode, chosen once when the
+// watch starts, as docker/cli's progress updaters are.
+type modeEvaluator interface {
+	// current keeps the tasks that belong to what is being watched (a
+	// job's current iteration).
+	current(svc swarm.Service, tasks []swarm.Task) []swarm.Task
+	count(svc swarm.Service, tasks []swarm.Task) taskCount
+	// settle sets the phase of a service that has not failed.
+	settle(t *target, svc swarm.Service, c taskCount, cutoff, now time.Time)
+}
+
+// evaluatorFor picks the evaluator of a spec's mode; a spec that names no
+// mode is replicated, as the engine treats it.
+func evaluatorFor(m swarm.ServiceMode) modeEvaluator {
+	switch {
+	case m.Global != nil:
+		return globalMode{}
+	case m.ReplicatedJob != nil:
+		return replicatedJobMode{}
+	case m.GlobalJob != nil:
+		return globalJobMode{}
+	}
+	return replicatedMode{}
+}
+
+// replicatedMode: converged when the replica count runs.
+type replicatedMode struct{ serviceSettle }
+
+func (replicatedMode) current(_ swarm.Service, tasks []swarm.Task) []swarm.Task { return tasks }
+
+func (replicatedMode) count(svc swarm.Service, tasks []swarm.Task) taskCount {
+	c := tally(tasks)
+	c.desired = 1
+	if r := svc.Spec.Mode.Replicated; r != nil && r.Replicas != nil {
+		c.desired = *r.Replicas
+	}
+	c.shown = c.running
+	return c
+}
+
+// globalMode: converged when one task runs on every eligible node.
+type globalMode struct{ serviceSettle }
+
+func (globalMode) current(_ swarm.Service, tasks []swarm.Task) []swarm.Task { return tasks }
+
+func (globalMode) count(svc swarm.Service, tasks []swarm.Task) taskCount {
+	c := tally(tasks)
+	c.desired = perNode(svc, tasks)
+	c.shown = c.running
+	return c
+}
+
+// replicatedJobMode: completed when TotalCompletions tasks have completed.
+type replicatedJobMode struct{ jobSettle }
+
+func (replicatedJobMode) current(svc swarm.Service, tasks []swarm.Task) []swarm.Task {
+	return currentIteration(svc, tasks)
+}
+
+func (replicatedJobMode) count(svc swarm.Service, tasks []swarm.Task) taskCount {
+	c := tally(tasks)
+	c.desired = 1
+	if j := svc.Spec.Mode.ReplicatedJob; j != nil {
+		switch {
+		case j.TotalCompletions != nil:
+			c.desired = *j.TotalCompletions
+		case j.MaxConcurrent != nil:
+			c.desired = *j.MaxConcurrent
 		}
 	}
+	c.shown = c.complete
+	return c
+}
+
+// globalJobMode: completed when a task has completed on every eligible node.
+type globalJobMode struct{ jobSettle }
+
+func (globalJobMode) current(svc swarm.Service, tasks []swarm.Task) []swarm.Task {
+	return currentIteration(svc, tasks)
+}
+
+func (globalJobMode) count(svc swarm.Service, tasks []swarm.Task) taskCount {
+	c := tally(tasks)
+	c.desired = perNode(svc, tasks)
+	c.shown = c.complete
+	return c
+}
+
+// tally counts running and completed tasks.
+func tally(tasks []swarm.Task) taskCount {
+	var c taskCount
+	for _, task := range tasks {
+		if task.DesiredState == swarm.TaskStateRunning && task.Status.State == swarm.TaskStateRunning {
+			c.running++
+		}
+		if task.Status.State == swarm.TaskStateComplete {
+			c.complete++
+		}
+	}
+	return c
+}
+
+// perNode is how many tasks a global service or job should have: one per
+// eligible node, by the engine's count or by the nodes that have a task,
+// whichever is more (an engine without ServiceStatus reports none).
+func perNode(svc swarm.Service, tasks []swarm.Task) uint64 {
+	nodes := map[string]bool{}
+	for _, task := range tasks {
+		if task.DesiredState != swarm.TaskStateShutdown && task.NodeID != "" {
+			nodes[task.NodeID] = true
+		}
+	}
+	var d uint64
+	if svc.ServiceStatus != nil {
+		d = svc.ServiceStatus.DesiredTasks
+	}
+	return max(d, uint64(len(nodes)))
+}
+
+// currentIteration drops the tasks of a job's earlier runs.
+func currentIteration(svc swarm.Service, tasks []swarm.Task) []swarm.Task {
+	if svc.JobStatus == nil {
+		return tasks
+	}
+	out := tasks[:0:0]
+	for _, task := range tasks {
+		if task.JobIteration != nil && task.JobIteration.Index != svc.JobStatus.JobIteration.Index {
+			continue
+		}
+		out = append(out, task)
+	}
+	return out
+}
+
+// jobSettle: a job is done once it has completed; there is nothing to
+// watch for stability afterwards.
+type jobSettle struct{}
+
+func (jobSettle) settle(t *target, _ swarm.Service, c taskCount, _, _ time.Time) {
+	if c.desired > 0 && c.complete >= c.desired || c.desired == 0 && c.complete > 0 && c.running == 0 {
+		t.state.Phase, t.ready, t.state.Message = PhaseCompleted, true, ""
+	}
+}
+
+// serviceSettle: a service is converged once the desired tasks run and no
+// update is under way, and then stable once it has stayed so for its
+// monitor period (unless Swarm already watched that period itself).
+type serviceSettle struct{}
+
+func (serviceSettle) settle(t *target, svc swarm.Service, c taskCount, cutoff, now time.Time) {
+	st := &t.state
+	u := svc.UpdateStatus
+	updating := u != nil && (u.State == swarm.UpdateStateUpdating || u.State == swarm.UpdateStateRollbackStarted)
 	if t.kind == KindRollback {
 		// Our rollback request is in when the status says so.
-		u := svc.UpdateStatus
 		if u == nil || u.StartedAt == nil || u.StartedAt.Before(cutoff) || (u.State != swarm.UpdateStateRollbackCompleted && u.State != swarm.UpdateStateRollbackStarted) {
 			updating = true
 		}
 	}
-	converged := running == desired && !updating
-	t.ready = running == desired && desired > 0 || desired == 0 && !updating
+	converged := c.running == c.desired && !updating
+	t.ready = c.running == c.desired && c.desired > 0 || c.desired == 0 && !updating
 	if !converged {
-		if !t.convergedAt.IsZero() {
-			t.convergedAt = time.Time{}
-		}
-		switch t.kind {
-		case KindCreated, KindUnchanged:
-			st.Phase = PhaseStarting
-		case KindRollback:
-			st.Phase = PhaseRollingBack
-		default:
-			st.Phase = PhaseUpdating
-		}
+		t.convergedAt = time.Time{}
+		st.Phase = t.kind.activePhase()
 		return
 	}
 	st.Message = ""
-	switch {
-	case t.kind == KindUnchanged:
-		st.Phase = PhaseUnchanged
-		return
-	case t.kind == KindScaled:
-		// No task changed: nothing to watch for stability.
-		st.Phase = PhaseConverged
-		return
-	case t.kind == KindRollback:
-		st.Phase = PhaseRolledBack
-		return
-	case t.kind == KindUpdated && svc.UpdateStatus != nil && svc.UpdateStatus.State == swarm.UpdateStateCompleted &&
-		svc.UpdateStatus.StartedAt != nil && !svc.UpdateStatus.StartedAt.Before(cutoff):
-		// Swarm watched the new tasks for the monitor period itself
-		// before it called the update completed.
-		st.Phase = PhaseConverged
+	if p, final := t.kind.settledPhase(u, cutoff); final {
+		st.Phase = p
 		return
 	}
 	if t.convergedAt.IsZero() {
@@ -561,7 +716,7 @@ func (w *Watcher) evaluate(t *target, svc swarm.Service, tasks []swarm.Task, now
 }
 
 func imageIfNoLabel(svc swarm.Service) string {
-	if svc.Spec.Labels[LabelImage] != "" || svc.Spec.TaskTemplate.ContainerSpec == nil {
+	if svc.Spec.Labels[compose.LabelImage] != "" || svc.Spec.TaskTemplate.ContainerSpec == nil {
 		return ""
 	}
 	return svc.Spec.TaskTemplate.ContainerSpec.Image
@@ -574,43 +729,13 @@ func joinMsg(a, b string) string {
 	return a + "; last task error: " + b
 }
 
-// desiredTasks is how many tasks should run: the replica count, or for a
-// global service one per eligible node (the engine's count, or the nodes
-// that have a task if that is more); a job's completions.
-func desiredTasks(svc swarm.Service, nodesWithTasks uint64) uint64 {
-	m := svc.Spec.Mode
-	switch {
-	case m.Replicated != nil:
-		if m.Replicated.Replicas == nil {
-			return 1
-		}
-		return *m.Replicated.Replicas
-	case m.ReplicatedJob != nil:
-		if m.ReplicatedJob.TotalCompletions != nil {
-			return *m.ReplicatedJob.TotalCompletions
-		}
-		if m.ReplicatedJob.MaxConcurrent != nil {
-			return *m.ReplicatedJob.MaxConcurrent
-		}
-		return 1
-	}
-	var d uint64
-	if svc.ServiceStatus != nil {
-		d = svc.ServiceStatus.DesiredTasks
-	}
-	if nodesWithTasks > d {
-		d = nodesWithTasks
-	}
-	return d
-}
-
 // taskError is a task's error as a person reads it: state and message.
 func taskError(t swarm.Task) string {
 	msg := t.Status.Err
 	if msg == "" {
 		msg = t.Status.Message
 	}
-	return fmt.Sprintf("task %s %s: %s", shortTaskID(t.ID), t.Status.State, oneLine(msg))
+	return fmt.Sprintf("task %s %s: %s", shortTaskID(t.ID), t.Status.State, textutil.OneLine(msg))
 }
 
 func shortTaskID(id string) string {

@@ -1,4 +1,4 @@
-package swarm
+package stack
 
 import (
 	"context"
@@ -10,6 +10,8 @@ import (
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/swarm"
+
+	"github.com/microctl/microctl/internal/textutil"
 )
 
 // rollback undoes a failed deploy: every service it updated goes back to
@@ -45,7 +47,7 @@ func (d *deployer) rollback(ctx, parent context.Context) []ServiceResult {
 	for _, sp := range updated {
 		r := ServiceResult{Name: sp.Name, FullName: sp.FullName, ID: sp.ID, Action: ActionUpdate}
 		if err := d.rollbackOne(ctx, w, sp); err != nil {
-			w.Finish(sp.FullName, PhaseFailed, "rollback failed: "+oneLine(err.Error()))
+			w.Finish(sp.FullName, PhaseFailed, "rollback failed: "+textutil.OneLine(err.Error()))
 		}
 		results = append(results, r)
 	}
@@ -54,7 +56,7 @@ func (d *deployer) rollback(ctx, parent context.Context) []ServiceResult {
 		r := ServiceResult{Name: sp.Name, FullName: sp.FullName, ID: sp.ID, Action: ActionCreate, Phase: PhaseRemoved,
 			Message: "removed: created by the failed deploy"}
 		if err := d.api.ServiceRemove(ctx, sp.ID); err != nil && !cerrdefs.IsNotFound(err) {
-			r.Phase, r.Message = PhaseFailed, "could not remove: "+oneLine(err.Error())
+			r.Phase, r.Message = PhaseFailed, "could not remove: "+textutil.OneLine(err.Error())
 		} else {
 			removedIDs = append(removedIDs, sp.ID)
 			if sp.def.IsJob() {
@@ -212,12 +214,12 @@ func removeTaskContainers(ctx context.Context, api StackAPI, taskID string, warn
 	cs, err := api.ContainerList(ctx, container.ListOptions{All: true,
 		Filters: filters.NewArgs(filters.Arg("label", "com.docker.swarm.task.id="+taskID))})
 	if err != nil {
-		warn("could not list the containers of a removed job: " + oneLine(err.Error()))
+		warn("could not list the containers of a removed job: " + textutil.OneLine(err.Error()))
 		return
 	}
 	for _, c := range cs {
 		if err := api.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true}); err != nil && !cerrdefs.IsNotFound(err) {
-			warn(fmt.Sprintf("could not remove container %s of a removed job: %s", shortTaskID(c.ID), oneLine(err.Error())))
+			warn(fmt.Sprintf("could not remove container %s of a removed job: %s", shortTaskID(c.ID), textutil.OneLine(err.Error())))
 		}
 	}
 }

@@ -1,4 +1,4 @@
-package swarm
+package stack
 
 import (
 	"fmt"
@@ -6,13 +6,18 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/microctl/microctl/internal/cmdutil"
+	stk "github.com/microctl/microctl/pkg/stack"
 )
 
-// Progress renders a deploy's progress on a writer (stderr): one line per
-// service. Live, the block of lines is redrawn in place; otherwise a line
+// progress renders the progress of a deploy, rollback or scale on stderr:
+// one line per service. It is the Reporter pkg/stack reports through; the
+// terminal and its escape codes are the command's business, not the
+// library's. Live, the block of lines is redrawn in place; otherwise a line
 // is printed only when a service's state changes, which is what a CI log
 // or `2> file` wants.
-type Progress struct {
+type progress struct {
 	w     io.Writer
 	live  bool
 	width int
@@ -20,22 +25,28 @@ type Progress struct {
 	mu    sync.Mutex
 	drawn int               // lines of the live block on screen
 	last  map[string]string // plain mode: the last line printed per service
-	prev  []State
+	prev  []stk.State
 	start time.Time
 }
 
-// NewProgress returns a renderer; live redraws in place (a terminal),
+// newProgress renders on the streams' stderr, redrawn in place when that
+// is a terminal, so deploy, rollback and scale show progress alike.
+func newProgress(ios *cmdutil.IOStreams) *progress {
+	return newProgressTo(ios.ErrOut, ios.ProgressEnabled(), ios.TerminalWidth())
+}
+
+// newProgressTo returns a renderer; live redraws in place (a terminal),
 // width is the terminal's width (lines are cut to it so redraws stay
 // aligned; 0 means 100).
-func NewProgress(w io.Writer, live bool, width int) *Progress {
+func newProgressTo(w io.Writer, live bool, width int) *progress {
 	if width <= 0 {
 		width = 100
 	}
-	return &Progress{w: w, live: live, width: width, last: map[string]string{}, start: time.Now()}
+	return &progress{w: w, live: live, width: width, last: map[string]string{}, start: time.Now()}
 }
 
 // States implements Reporter.
-func (p *Progress) States(states []State) {
+func (p *progress) States(states []stk.State) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.prev = states
@@ -55,7 +66,7 @@ func (p *Progress) States(states []State) {
 }
 
 // Event implements Reporter.
-func (p *Progress) Event(msg string) {
+func (p *progress) Event(msg string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.live {
@@ -68,13 +79,13 @@ func (p *Progress) Event(msg string) {
 }
 
 // Done ends a live block so later output starts below it.
-func (p *Progress) Done() {
+func (p *progress) Done() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.drawn = 0
 }
 
-func (p *Progress) clear() {
+func (p *progress) clear() {
 	if p.drawn == 0 {
 		return
 	}
@@ -86,7 +97,7 @@ func (p *Progress) clear() {
 	p.drawn = 0
 }
 
-func (p *Progress) redraw() {
+func (p *progress) redraw() {
 	if p.drawn > 0 {
 		fmt.Fprintf(p.w, "\x1b[%dA", p.drawn)
 	}
@@ -97,7 +108,7 @@ func (p *Progress) redraw() {
 	p.drawn = len(p.prev)
 }
 
-func (p *Progress) cut(s string) string {
+func (p *progress) cut(s string) string {
 	s = strings.TrimRight(s, " ")
 	if r := []rune(s); len(r) > p.width-1 {
 		return string(r[:p.width-2]) + "…"
@@ -105,7 +116,7 @@ func (p *Progress) cut(s string) string {
 	return s
 }
 
-func nameWidth(states []State) int {
+func nameWidth(states []stk.State) int {
 	n := 0
 	for _, s := range states {
 		if len(s.Service) > n {
@@ -117,22 +128,22 @@ func nameWidth(states []State) int {
 
 // formatState is one progress line: name, tasks running/desired (or
 // completed for a job), phase, update state and the latest task error.
-func formatState(s State, nameW int, live bool) string {
+func formatState(s stk.State, nameW int, live bool) string {
 	counts := fmt.Sprintf("%d/%d", s.Running, s.Desired)
 	if s.Job {
 		counts += " done"
 	}
-	if s.Phase == PhaseWaiting || s.Phase == PhaseSkipped || (s.Running == 0 && s.Desired == 0 && !s.Phase.OK()) {
+	if s.Phase == stk.PhaseWaiting || s.Phase == stk.PhaseSkipped || (s.Running == 0 && s.Desired == 0 && !s.Phase.OK()) {
 		counts = "-"
 	}
 	phase := string(s.Phase)
-	if s.Phase == PhaseVerifying && live && s.VerifyLeft > 0 {
+	if s.Phase == stk.PhaseVerifying && live && s.VerifyLeft > 0 {
 		phase = fmt.Sprintf("verifying (%s)", s.VerifyLeft)
 	}
 	switch s.Update {
 	case "", "updating", "completed", "rollback_completed":
 	default:
-		if s.Phase == PhaseUpdating || s.Phase == PhaseRollingBack || s.Phase == PhaseFailed {
+		if s.Phase == stk.PhaseUpdating || s.Phase == stk.PhaseRollingBack || s.Phase == stk.PhaseFailed {
 			phase += " (update " + strings.ReplaceAll(s.Update, "_", " ") + ")"
 		}
 	}

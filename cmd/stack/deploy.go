@@ -1,20 +1,18 @@
-// Package deploy implements `microctl deploy`.
-package deploy
+package stack
 
 import (
 	"context"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"time"
 
 	"github.com/docker/docker/client"
-	"github.com/moby/term"
 	"github.com/spf13/cobra"
 
 	"github.com/microctl/microctl/internal/cmdutil"
-	"github.com/microctl/microctl/pkg/swarm"
+	"github.com/microctl/microctl/pkg/compose"
+	stk "github.com/microctl/microctl/pkg/stack"
 )
 
 type dockerClient = client.APIClient
@@ -98,7 +96,7 @@ Exit codes: 0 converged, 1 error (bad file, engine refused), 2 usage,
 			if opts.Timeout <= 0 {
 				return cmdutil.Usagef("--timeout must be positive")
 			}
-			if _, err := swarm.ParseResolveImage(opts.ResolveImage); err != nil {
+			if _, err := stk.ParseResolveImage(opts.ResolveImage); err != nil {
 				return cmdutil.Usagef("%v", err)
 			}
 			if opts.Detach && opts.RollbackOnFailure {
@@ -126,27 +124,15 @@ Exit codes: 0 converged, 1 error (bad file, engine refused), 2 usage,
 }
 
 func run(ctx context.Context, opts *Options) error {
-	proj, loadWarnings, err := swarm.LoadCompose(ctx, swarm.LoadOptions{
-		Files: opts.Files, Stack: opts.Stack, EnvFiles: opts.EnvFiles, Profiles: opts.Profiles,
+	resolve, _ := stk.ParseResolveImage(opts.ResolveImage)
+	plan, err := stk.Prepare(ctx, func() (stk.StackAPI, error) { return opts.Docker() }, stk.PrepareOptions{
+		Load: compose.LoadOptions{Files: opts.Files, Stack: opts.Stack, EnvFiles: opts.EnvFiles, Profiles: opts.Profiles},
+		Plan: stk.PlanOptions{ResolveImage: resolve, Prune: opts.Prune},
 	})
 	if err != nil {
 		return err
 	}
 	cli, err := opts.Docker()
-	if err != nil {
-		return err
-	}
-	// The manager check also settles the API version the specs are for.
-	if _, err := swarm.RequireManager(ctx, cli); err != nil {
-		return err
-	}
-	st, err := swarm.Convert(proj, swarm.ConvertOptions{APIVersion: cli.ClientVersion()})
-	if err != nil {
-		return err
-	}
-	st.Warnings = append(loadWarnings, st.Warnings...)
-	resolve, _ := swarm.ParseResolveImage(opts.ResolveImage)
-	plan, err := swarm.MakePlan(ctx, cli, st, swarm.PlanOptions{ResolveImage: resolve, Prune: opts.Prune})
 	if err != nil {
 		return err
 	}
@@ -165,9 +151,8 @@ func run(ctx context.Context, opts *Options) error {
 		}
 	}
 
-	live := opts.IO.ProgressEnabled()
-	prog := swarm.NewProgress(opts.IO.ErrOut, live, termWidth(opts.IO.ErrOut))
-	res, err := swarm.Deploy(ctx, cli, plan, swarm.DeployOptions{
+	prog := newProgress(opts.IO)
+	res, err := stk.Deploy(ctx, cli, plan, stk.DeployOptions{
 		Detach: opts.Detach, Timeout: opts.Timeout, RollbackOnFailure: opts.RollbackOnFailure, Reporter: prog,
 	})
 	prog.Done()
@@ -190,28 +175,15 @@ func run(ctx context.Context, opts *Options) error {
 	return nil
 }
 
-// termWidth is the width of the terminal w writes to, 0 if unknown.
-func termWidth(w io.Writer) int {
-	f, ok := w.(*os.File)
-	if !ok {
-		return 0
-	}
-	ws, err := term.GetWinsize(f.Fd())
-	if err != nil || ws == nil {
-		return 0
-	}
-	return int(ws.Width)
-}
-
 // renderPlan prints what the deploy will do, one line per object.
-func renderPlan(w io.Writer, p *swarm.Plan) error {
+func renderPlan(w io.Writer, p *stk.Plan) error {
 	n := p.Counts()
 	fmt.Fprintf(w, "stack %s: %d to create, %d to update, %d unchanged, %d to remove\n",
-		p.Stack, n[swarm.ActionCreate], n[swarm.ActionUpdate], n[swarm.ActionUnchanged], n[swarm.ActionRemove])
+		p.Stack, n[stk.ActionCreate], n[stk.ActionUpdate], n[stk.ActionUnchanged], n[stk.ActionRemove])
 	t := cmdutil.NewTable(w)
 	for _, s := range p.Services {
 		detail := s.Image
-		if s.Action == swarm.ActionUpdate {
+		if s.Action == stk.ActionUpdate {
 			var cs []string
 			for _, c := range s.Changes {
 				cs = append(cs, c.String())
@@ -221,7 +193,7 @@ func renderPlan(w io.Writer, p *swarm.Plan) error {
 		t.Row(trimEmpty("  "+string(s.Action), "service", s.FullName, detail)...)
 	}
 	for _, o := range p.Objects {
-		if o.Action == swarm.ActionUnchanged && o.Note == "" {
+		if o.Action == stk.ActionUnchanged && o.Note == "" {
 			continue
 		}
 		t.Row(trimEmpty("  "+string(o.Action), o.Kind, o.Name, o.Note)...)
@@ -239,11 +211,11 @@ func trimEmpty(cells ...string) []string {
 }
 
 // renderResult prints how every service ended.
-func renderResult(w io.Writer, r *swarm.Result) error {
+func renderResult(w io.Writer, r *stk.Result) error {
 	t := cmdutil.NewTable(w, "SERVICE", "ACTION", "STATE", "TASKS", "MESSAGE")
 	for _, s := range r.Services {
 		tasks, phase := fmt.Sprintf("%d/%d", s.Running, s.Desired), string(s.Phase)
-		if s.Phase == swarm.PhaseRemoved || s.Phase == swarm.PhaseWaiting || s.Phase == swarm.PhaseSkipped {
+		if s.Phase == stk.PhaseRemoved || s.Phase == stk.PhaseWaiting || s.Phase == stk.PhaseSkipped {
 			tasks = "-"
 		}
 		if r.Detached && !s.Phase.Terminal() {

@@ -1,4 +1,4 @@
-package swarm
+package compose
 
 import (
 	"bytes"
@@ -18,6 +18,8 @@ import (
 	"github.com/compose-spec/compose-go/v2/types"
 	"github.com/sirupsen/logrus"
 	"go.yaml.in/yaml/v4"
+
+	"github.com/microctl/microctl/internal/textutil"
 )
 
 // LoadOptions say which compose files to read and how to interpolate them.
@@ -45,7 +47,7 @@ type ComposeError struct {
 }
 
 func (e *ComposeError) Error() string {
-	msg := oneLine(e.Err.Error())
+	msg := textutil.OneLine(e.Err.Error())
 	return msg
 }
 
@@ -204,7 +206,7 @@ var yamlParserErr = regexp.MustCompile(`while parsing|did not find expected|foun
 // message), and the message with its line numbers corrected and that last
 // position dropped (the file:line prefix gives it).
 func yamlErrorLine(err error) (int, string) {
-	msg := strings.TrimPrefix(oneLine(err.Error()), "yaml: ")
+	msg := strings.TrimPrefix(textutil.OneLine(err.Error()), "yaml: ")
 	shift := 0
 	if yamlParserErr.MatchString(msg) {
 		shift = 1
@@ -238,7 +240,7 @@ var yamlPosTail = regexp.MustCompile(`^(, column \d+)?:? ?`)
 // cleanLoadError makes compose-go's messages read as one sentence that
 // names the file and the field.
 func cleanLoadError(err error) error {
-	msg := oneLine(err.Error())
+	msg := textutil.OneLine(err.Error())
 	if m := schemaErrRe.FindStringSubmatch(msg); m != nil {
 		what := m[3]
 		switch what {
@@ -251,9 +253,4 @@ func cleanLoadError(err error) error {
 		return errors.New(loaderSuffix.ReplaceAllString(msg, ""))
 	}
 	return err
-}
-
-func oneLine(s string) string {
-	s = strings.TrimSpace(s)
-	return strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", "; ")), " ")
 }

@@ -1,11 +1,13 @@
-package swarm
+package compose
 
 import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"maps"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/compose-spec/compose-go/v2/types"
@@ -25,8 +27,9 @@ func VersionedName(base string, data []byte) string {
 	return base + "-" + hex.EncodeToString(sum[:])[:hashLen]
 }
 
-// baseName strips a content-hash suffix, if any.
-func baseName(name string) string {
+// BaseName strips a content-hash suffix, if any: the name a versioned
+// config or secret was derived from.
+func BaseName(name string) string {
 	return hashSuffixRe.ReplaceAllString(name, "")
 }
 
@@ -66,7 +69,7 @@ func (c *converter) objects(kind string, m map[string]types.FileObjectConfig) ([
 		}
 	}
 	var out []Object
-	for _, key := range sortedKeys(m) {
+	for _, key := range slices.Sorted(maps.Keys(m)) {
 		o := m[key]
 		if !used[key] {
 			c.warnf("%s.%s: no service uses it; not created", kind, key)

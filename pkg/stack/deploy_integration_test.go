@@ -1,4 +1,4 @@
-package swarm
+package stack
 
 import (
 	"context"
@@ -22,6 +22,7 @@ import (
 	"github.com/docker/docker/client"
 
 	"github.com/microctl/microctl/internal/testenv"
+	"github.com/microctl/microctl/pkg/compose"
 )
 
 // Integration tests: real deploys on the shared swarm (testenv.Manager).
@@ -90,20 +91,13 @@ func stackFile(t *testing.T, dir, content string) string {
 
 func planFile(t *testing.T, cli client.APIClient, stack, file string, po PlanOptions) (*Plan, error) {
 	t.Helper()
-	ctx := context.Background()
-	p, warnings, err := LoadCompose(ctx, LoadOptions{Files: []string{file}, Stack: stack, Env: []string{}})
-	if err != nil {
-		return nil, err
-	}
-	st, err := Convert(p, ConvertOptions{APIVersion: "1.41"})
-	if err != nil {
-		return nil, err
-	}
-	st.Warnings = append(warnings, st.Warnings...)
 	if po.ResolveImage == "" {
 		po.ResolveImage = ResolveNever
 	}
-	return MakePlan(ctx, cli, st, po)
+	return Prepare(context.Background(), func() (StackAPI, error) { return cli, nil }, PrepareOptions{
+		Load: compose.LoadOptions{Files: []string{file}, Stack: stack, Env: []string{}},
+		Plan: po,
+	})
 }
 
 // logReporter writes progress into the test log, for when a test fails.
@@ -252,7 +246,7 @@ func TestRedeployUnchanged(t *testing.T) {
 	}
 	// The bridge network became an overlay.
 	nets, err := cli.NetworkList(context.Background(), network.ListOptions{Filters: filters.NewArgs(filters.Arg("name", stack+"_back"))})
-	if err != nil || len(nets) != 1 || nets[0].Driver != "overlay" || nets[0].Labels[LabelNamespace] != stack {
+	if err != nil || len(nets) != 1 || nets[0].Driver != "overlay" || nets[0].Labels[compose.LabelNamespace] != stack {
 		t.Errorf("network %s_back: %+v (err %v)", stack, nets, err)
 	}
 }
@@ -492,7 +486,7 @@ configs:
 		mustConverge(t, res)
 		svc := inspect(t, cli, stack+"_app")
 		refs := svc.Spec.TaskTemplate.ContainerSpec.Configs
-		if len(refs) != 1 || refs[0].ConfigName != VersionedName(stack+"_conf", []byte("\x00"+content)) {
+		if len(refs) != 1 || refs[0].ConfigName != compose.VersionedName(stack+"_conf", []byte("\x00"+content)) {
 			t.Fatalf("content %s: service uses %+v", content, refs)
 		}
 		names = append(names, refs[0].ConfigName)
@@ -765,7 +759,7 @@ func TestRoundTripTestdata(t *testing.T) {
 	cli := manager(t)
 	for _, name := range []string{"full", "modes", "ports", "volumes", "unsupported"} {
 		t.Run(name, func(t *testing.T) {
-			b, err := os.ReadFile(filepath.Join("testdata/convert", name+".yml"))
+			b, err := os.ReadFile(filepath.Join("../compose/testdata/convert", name+".yml"))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -783,7 +777,7 @@ func TestRoundTripTestdata(t *testing.T) {
 			content := regexp.MustCompile(`1808(\d)`).ReplaceAllStringFunc(string(b), func(m string) string {
 				return fmt.Sprint(base + int(m[4]-'0'))
 			})
-			abs, _ := filepath.Abs("testdata/convert")
+			abs, _ := filepath.Abs("../compose/testdata/convert")
 			content = strings.ReplaceAll(content, "./app.conf", filepath.Join(abs, "app.conf"))
 			stack := newStack(t, cli)
 			file := stackFile(t, "", content)

@@ -1,4 +1,4 @@
-package swarm
+package stack
 
 import (
 	"context"
@@ -11,6 +11,10 @@ import (
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/api/types/swarm"
+
+	"github.com/microctl/microctl/internal/textutil"
+	"github.com/microctl/microctl/pkg/compose"
+	sw "github.com/microctl/microctl/pkg/swarm"
 )
 
 // DeployOptions tune Deploy.
@@ -319,16 +323,16 @@ func (d *deployer) deployOne(waitCtx, ctx context.Context, w *Watcher, sp Servic
 }
 
 func (d *deployer) fail(w *Watcher, sp ServicePlan, err error) {
-	err = ClassifyEngine(d.api.DaemonHost(), err)
+	err = sw.ClassifyEngine(d.api.DaemonHost(), err)
 	d.mu.Lock()
 	d.errs = append(d.errs, err)
 	d.mu.Unlock()
-	w.Finish(sp.FullName, PhaseFailed, oneLine(err.Error()))
+	w.Finish(sp.FullName, PhaseFailed, textutil.OneLine(err.Error()))
 }
 
 func (d *deployer) engineWarnings(sp ServicePlan, warnings []string) {
 	for _, w := range warnings {
-		d.warnf("service %s: %s", sp.FullName, oneLine(w))
+		d.warnf("service %s: %s", sp.FullName, textutil.OneLine(w))
 	}
 }
 
@@ -347,7 +351,7 @@ func (d *deployer) prune(ctx context.Context) error {
 			continue
 		}
 		if err := d.api.ServiceRemove(ctx, sp.ID); err != nil && !cerrdefs.IsNotFound(err) {
-			return fmt.Errorf("remove service %s: %w", sp.FullName, ClassifyEngine(d.api.DaemonHost(), err))
+			return fmt.Errorf("remove service %s: %w", sp.FullName, sw.ClassifyEngine(d.api.DaemonHost(), err))
 		}
 		d.pruned = append(d.pruned, sp.ID)
 		if m := sp.current.Spec.Mode; m.ReplicatedJob != nil || m.GlobalJob != nil {
@@ -372,11 +376,11 @@ func (d *deployer) prune(ctx context.Context) error {
 func (d *deployer) createObjects(ctx context.Context) (map[string]string, error) {
 	host := d.api.DaemonHost()
 	ids := map[string]string{}
-	nets := map[string]Network{}
+	nets := map[string]compose.Network{}
 	for _, n := range d.plan.stack.Networks {
 		nets[n.Name] = n
 	}
-	cfgs, secs := map[string]Object{}, map[string]Object{}
+	cfgs, secs := map[string]compose.Object{}, map[string]compose.Object{}
 	for _, o := range d.plan.stack.Configs {
 		cfgs[o.Name] = o
 	}
@@ -397,7 +401,7 @@ func (d *deployer) createObjects(ctx context.Context) (map[string]string, error)
 				if cerrdefs.IsConflict(err) {
 					continue // created meanwhile (another deploy of the same stack)
 				}
-				return nil, fmt.Errorf("create network %s: %w", op.Name, ClassifyEngine(host, err))
+				return nil, fmt.Errorf("create network %s: %w", op.Name, sw.ClassifyEngine(host, err))
 			}
 			d.newNets = append(d.newNets, op.Name)
 			d.rep.Event("created network " + op.Name)
@@ -413,7 +417,7 @@ func (d *deployer) createObjects(ctx context.Context) (map[string]string, error)
 						continue
 					}
 				}
-				return nil, fmt.Errorf("create config %s: %w", op.Name, ClassifyEngine(host, err))
+				return nil, fmt.Errorf("create config %s: %w", op.Name, sw.ClassifyEngine(host, err))
 			}
 			ids["config/"+op.Name] = resp.ID
 			d.newConfigs = append(d.newConfigs, resp.ID)
@@ -430,7 +434,7 @@ func (d *deployer) createObjects(ctx context.Context) (map[string]string, error)
 						continue
 					}
 				}
-				return nil, fmt.Errorf("create secret %s: %w", op.Name, ClassifyEngine(host, err))
+				return nil, fmt.Errorf("create secret %s: %w", op.Name, sw.ClassifyEngine(host, err))
 			}
 			ids["secret/"+op.Name] = resp.ID
 			d.newSecrets = append(d.newSecrets, resp.ID)
@@ -509,14 +513,14 @@ func (d *deployer) cleanup(ctx context.Context) []ObjectPlan {
 	host := d.api.DaemonHost()
 	all, err := d.api.ServiceList(ctx, swarm.ServiceListOptions{})
 	if err != nil {
-		d.warnf("cleanup skipped: %v", ClassifyEngine(host, err))
+		d.warnf("cleanup skipped: %v", sw.ClassifyEngine(host, err))
 		return nil
 	}
 	cfgs, err1 := d.api.ConfigList(ctx, swarm.ConfigListOptions{})
 	secs, err2 := d.api.SecretList(ctx, swarm.SecretListOptions{})
 	nets, err3 := d.api.NetworkList(ctx, network.ListOptions{Filters: stackFilter(d.plan.Stack)})
 	if err := errors.Join(err1, err2, err3); err != nil {
-		d.warnf("cleanup skipped: %v", ClassifyEngine(host, err))
+		d.warnf("cleanup skipped: %v", sw.ClassifyEngine(host, err))
 		return nil
 	}
 	p := *d.plan
@@ -547,7 +551,7 @@ func (d *deployer) cleanup(ctx context.Context) []ObjectPlan {
 			err = removeNetwork(ctx, d.api, op.ID, 15*time.Second)
 		}
 		if err != nil && !cerrdefs.IsNotFound(err) {
-			d.warnf("could not remove %s %s: %s", op.Kind, op.Name, oneLine(err.Error()))
+			d.warnf("could not remove %s %s: %s", op.Kind, op.Name, textutil.OneLine(err.Error()))
 			continue
 		}
 		d.rep.Event(fmt.Sprintf("removed %s %s (%s)", op.Kind, op.Name, op.Note))

@@ -1,4 +1,4 @@
-package swarm
+package compose
 
 import (
 	"github.com/compose-spec/compose-go/v2/types"
