@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/microctl/microctl/cmd/bench"
+	"github.com/microctl/microctl/cmd/call"
 	"github.com/microctl/microctl/cmd/doctor"
 	"github.com/microctl/microctl/cmd/health"
 	"github.com/microctl/microctl/cmd/key"
@@ -84,6 +85,7 @@ unhealthy or did not converge, 130 interrupted.`,
 		stack.NewCmdScale(f, nil),
 		bench.NewCmdBench(f, nil),
 		serve.NewCmdServe(f, nil),
+		call.NewCmdCall(f, nil),
 	)
 	markUsageErrors(root)
 	return root
