@@ -70,6 +70,9 @@ CONSUL_HTTP_ADDR and the other CONSUL_* variables (or the global flags).`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 1 {
+				if err := cmdutil.CheckStackName(args[0]); err != nil {
+					return err
+				}
 				opts.Stack = args[0]
 			}
 			if runF != nil {
