@@ -9,7 +9,6 @@ package boundhttp
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -80,6 +79,18 @@ type transport struct {
 	fail atomic.Pointer[error]
 }
 
+type streamKey struct{}
+
+// Stream marks the requests made with ctx as streams: the bound covers
+// the time until the response's headers arrive, and the body may then run
+// as long as ctx lives (a followed log). Everything else about the
+// request is as for any other.
+func Stream(ctx context.Context) context.Context {
+	return context.WithValue(ctx, streamKey{}, true)
+}
+
+func isStream(ctx context.Context) bool { v, _ := ctx.Value(streamKey{}).(bool); return v }
+
 // New wraps base.
 func New(base http.RoundTripper, o Options) http.RoundTripper {
 	if base == nil {
@@ -98,13 +109,22 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if d > 0 && t.o.Extra != nil {
 		d += t.o.Extra(req)
 	}
-	ctx, cancel := parent, context.CancelFunc(func() {})
+	// A timer rather than context.WithTimeout: a stream (Stream) must
+	// outlive the bound once its headers are in, and a deadline cannot be
+	// taken back.
+	ctx, cancelCtx := context.WithCancel(parent)
+	var expired atomic.Bool
+	var timer *time.Timer
 	if d > 0 {
-		ctx, cancel = context.WithTimeout(parent, d)
+		timer = time.AfterFunc(d, func() { expired.Store(true); cancelCtx() })
 	}
-	timedOut := func() bool {
-		return d > 0 && errors.Is(ctx.Err(), context.DeadlineExceeded) && parent.Err() == nil
+	stopTimer := func() {
+		if timer != nil {
+			timer.Stop()
+		}
 	}
+	cancel := func() { stopTimer(); cancelCtx() }
+	timedOut := func() bool { return expired.Load() && parent.Err() == nil }
 	resp, err := t.base.RoundTrip(req.WithContext(ctx))
 	if err != nil {
 		cancel()
@@ -125,6 +145,11 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			t.fail.Store(&we)
 			return nil, we
 		}
+	}
+	if isStream(parent) {
+		// The peer answered within the bound; what follows may last as
+		// long as the caller's context (docker logs -f).
+		stopTimer()
 	}
 	resp.Body = &body{ReadCloser: resp.Body, cancel: cancel, timedOut: timedOut,
 		err: &TimeoutError{Peer: t.o.Peer, Addr: t.o.Addr, After: d}}

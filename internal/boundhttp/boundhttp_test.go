@@ -3,6 +3,7 @@ package boundhttp
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -75,6 +76,48 @@ func TestTimeouts(t *testing.T) {
 		var te *TimeoutError
 		if !errors.As(err, &te) {
 			t.Fatalf("reading the body: %v, want a TimeoutError", err)
+		}
+	})
+	t.Run("a stream outlives the bound once its headers are in", func(t *testing.T) {
+		// Lines arrive every 30ms for longer than the 100ms bound, as a
+		// followed log does.
+		lines := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.WriteHeader(200)
+			for i := 0; i < 10; i++ {
+				fmt.Fprintf(w, "line %d\n", i)
+				w.(http.Flusher).Flush()
+				time.Sleep(30 * time.Millisecond)
+			}
+		}))
+		defer lines.Close()
+		c := client(Options{Peer: "the Docker Engine", Addr: "x", Timeout: 100 * time.Millisecond})
+		req, _ := http.NewRequestWithContext(Stream(context.Background()), "GET", lines.URL, nil)
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		if err != nil || strings.Count(string(b), "\n") != 10 {
+			t.Fatalf("read %q, %v: want all 10 lines", b, err)
+		}
+		// Without Stream the same body is cut at the bound.
+		resp, err = c.Get(lines.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var te *TimeoutError
+		if _, err := io.ReadAll(resp.Body); !errors.As(err, &te) {
+			t.Fatalf("plain request: %v, want a TimeoutError", err)
+		}
+	})
+	t.Run("a stream that never answers still times out", func(t *testing.T) {
+		c := client(Options{Peer: "the Docker Engine", Addr: addr, Timeout: 50 * time.Millisecond})
+		req, _ := http.NewRequestWithContext(Stream(context.Background()), "GET", "http://"+addr+"/", nil)
+		var te *TimeoutError
+		if _, err := c.Do(req); !errors.As(err, &te) {
+			t.Fatalf("err = %v, want a TimeoutError", err)
 		}
 	})
 	t.Run("a blocking query gets its wait on top", func(t *testing.T) {

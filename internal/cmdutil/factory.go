@@ -80,8 +80,8 @@ func (f *Factory) AgentDialer() registry.AgentDialer {
 // BoundDocker is a client option, applied after every other, that puts the
 // Docker client's transport behind a boundhttp transport: each request is
 // bounded by d (0: unbounded), and a server that is not a Docker Engine is
-// named as such. microctl makes no streaming Docker request (no logs, no
-// events), so a per-request bound never cuts a legitimate long answer.
+// named as such. A streaming request (microctl logs -f) marks its context
+// with boundhttp.Stream, so the bound covers its answer, not its body.
 func BoundDocker(d time.Duration) client.Opt {
 	return func(c *client.Client) error {
 		hc := c.HTTPClient() // a copy sharing the configured transport
