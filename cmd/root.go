@@ -17,10 +17,13 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/microctl/microctl/cmd/bench"
+	"github.com/microctl/microctl/cmd/call"
 	"github.com/microctl/microctl/cmd/doctor"
 	"github.com/microctl/microctl/cmd/health"
 	"github.com/microctl/microctl/cmd/key"
+	"github.com/microctl/microctl/cmd/logs"
 	"github.com/microctl/microctl/cmd/network"
+	nodecmd "github.com/microctl/microctl/cmd/node"
 	"github.com/microctl/microctl/cmd/registry"
 	"github.com/microctl/microctl/cmd/serve"
 	"github.com/microctl/microctl/cmd/stack"
@@ -84,6 +87,9 @@ unhealthy or did not converge, 130 interrupted.`,
 		stack.NewCmdScale(f, nil),
 		bench.NewCmdBench(f, nil),
 		serve.NewCmdServe(f, nil),
+		logs.NewCmdLogs(f, nil),
+		nodecmd.NewCmdNode(f),
+		call.NewCmdCall(f, nil),
 	)
 	markUsageErrors(root)
 	return root

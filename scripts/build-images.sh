@@ -7,6 +7,8 @@
 #
 #   scripts/build-images.sh [TAG]      (default: dev)
 #
+# Also microctl/microctl:<tag>, microctl itself (the key rotator service).
+#
 # Extra images for tests:
 #   microctl/greeter:crash   the greeter with GREETER_FAIL_START=1 (exits at once)
 set -euo pipefail
@@ -46,6 +48,11 @@ for dir in "$ROOT"/examples/*/; do
 	(cd "$ROOT" && CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o "$OUT/$name" "./examples/$name")
 	build_image "microctl/$name:$TAG" "$name" "$OUT/$name" "EXPOSE 8080"
 done
+
+# microctl itself, for `microctl key schedule` (the key rotator service) and
+# `microctl key serve` in a stack.
+(cd "$ROOT" && CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o "$OUT/microctl" .)
+build_image "microctl/microctl:$TAG" microctl "$OUT/microctl"
 
 if [ -x "$OUT/greeter" ]; then
 	build_image "microctl/greeter:crash" greeter "$OUT/greeter" "EXPOSE 8080" "ENV GREETER_FAIL_START=1"

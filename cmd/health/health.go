@@ -88,7 +88,7 @@ or the --consul-* flags.`,
 	fl.StringVar(&opts.State, "state", "any", "show only checks in this state: any, passing, warning or critical")
 	fl.StringVar(&opts.FailOn, "fail-on", registry.StatusCritical, "exit 3 when an instance is at least this bad: warning, critical or never")
 	addTimingFlags(cmd, &opts.Defaults)
-	cmd.AddCommand(NewCmdWatch(f, nil), NewCmdLint(f, nil))
+	cmd.AddCommand(NewCmdWatch(f, nil), NewCmdLint(f, nil), NewCmdExporter(f, nil))
 	return cmd
 }
 

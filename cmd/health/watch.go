@@ -27,6 +27,7 @@ type WatchOptions struct {
 	Wait            time.Duration
 	For             time.Duration
 	Output          cmdutil.Format
+	Hooks           HookOptions
 }
 
 // NewCmdWatch builds `health watch`.
@@ -61,11 +62,26 @@ from scratch; errors are retried with a doubling, jittered back-off
 
 -o json prints one JSON object per event, one per line.
 
+Alerts: --exec CMD runs CMD (with /bin/sh -c) once per event, the event's
+JSON (as -o json prints it) on stdin and MICROCTL_EVENT_TYPE, _TIME,
+_SERVICE, _INSTANCE, _NODE, _CHECK, _CHECK_TYPE, _FROM, _TO, _STATUS and
+_ADDRESS in its environment. --webhook URL POSTs the same JSON, retrying
+network errors, 5xx and 429 with a doubling, jittered back-off. --on
+keeps only some events: critical, warning, passing (a check or a new
+instance entering that status), flapping, deregistered, registered,
+transition, check_added, check_removed. Each run or attempt has
+--hook-timeout; at most --hook-concurrency run at once and up to 64
+events wait, so a slow hook never stalls the watch (an event that finds
+the queue full is dropped and named on stderr). Hook failures are
+reported on stderr and never end the watch.
+
 Ctrl-C (or SIGTERM, or the end of --for) ends the watch with exit code 0:
 a watch runs until it is stopped, so being stopped is its normal end.`,
 		Example: `  microctl health watch
   microctl health watch go.micro.srv.greeter -o json | jq -c 'select(.event == "transition")'
-  microctl health watch --for 10m --flap-transitions 3 --flap-window 2m`,
+  microctl health watch --for 10m --flap-transitions 3 --flap-window 2m
+  microctl health watch --on critical,flapping,deregistered --exec 'jq -c . >> /var/log/alerts.jsonl'
+  microctl health watch --on critical --webhook http://127.0.0.1:9000/alert`,
 		Args: cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Services = dedupe(args)
@@ -78,6 +94,9 @@ a watch runs until it is stopped, so being stopped is its normal end.`,
 				return cmdutil.Usagef("--wait must be between 1s and 10m (Consul's maximum)")
 			case opts.For < 0:
 				return cmdutil.Usagef("--for must not be negative")
+			}
+			if err := opts.Hooks.validate(); err != nil {
+				return err
 			}
 			if runF != nil {
 				return runF(cmd.Context(), opts)
@@ -92,6 +111,7 @@ a watch runs until it is stopped, so being stopped is its normal end.`,
 	fl.DurationVar(&opts.Wait, "wait", 5*time.Minute, "how long one blocking query may wait for a change (Consul's maximum is 10m)")
 	fl.DurationVar(&opts.For, "for", 0, "stop after this long (default: until Ctrl-C)")
 	addTimingFlags(cmd, &opts.Defaults)
+	opts.Hooks.addFlags(cmd)
 	return cmd
 }
 
@@ -118,6 +138,8 @@ func watchRun(ctx context.Context, opts *WatchOptions) error {
 	}
 	enc := json.NewEncoder(opts.IO.Out)
 	enc.SetEscapeHTML(false)
+	hooks := opts.Hooks.start(opts.IO.ErrOut)
+	defer hooks.close(opts.IO.ErrOut)
 	var werr error
 	w := health.NewWatcher(c, health.WatchOptions{
 		Services: opts.Services, Defaults: opts.Defaults, Wait: opts.Wait,
@@ -134,6 +156,7 @@ func watchRun(ctx context.Context, opts *WatchOptions) error {
 		},
 	})
 	err = w.Run(ctx, func(e health.Event) {
+		hooks.handle(e)
 		if werr != nil {
 			return
 		}

@@ -52,6 +52,9 @@ such gateways; microctl says so each time.`,
   microctl key init --dry-run -o json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if opts.Legacy && rf.KEKFile != "" {
+				return cmdutil.Usagef("--kek-file with --legacy: %v", keys.ErrLegacySeal)
+			}
 			if err := rf.validate(); err != nil {
 				return err
 			}

@@ -20,6 +20,10 @@ type RingFlags struct {
 	Path       string
 	LegacyPath string
 	Wait       time.Duration
+	// KEKFile holds the key-encryption key of a sealed ring (seal.go).
+	KEKFile string
+	// AuditKeep deletes older audit records on every write (audit.go).
+	AuditKeep time.Duration
 }
 
 func envOr(key, def string) string {
@@ -65,6 +69,7 @@ variables for the connection (CONSUL_HTTP_ADDR, CONSUL_HTTP_TOKEN, ...).`,
 	pf.StringVar(&rf.Path, "path", keys.PathFromEnv(), "KV path of the key ring (env MICROCTL_KEY_PATH)")
 	pf.StringVar(&rf.LegacyPath, "legacy-path", keys.DefaultLegacyPath, `KV key legacy mode keeps {"key": secret} at`)
 	pf.DurationVar(&rf.Wait, "wait", keys.DefaultLockWait, "how long a change waits for another operator's lock (0: do not wait)")
+	addProductionFlags(pf, rf)
 	cmd.AddCommand(
 		NewCmdInit(f, rf, nil),
 		NewCmdRotate(f, rf, nil),
@@ -74,6 +79,7 @@ variables for the connection (CONSUL_HTTP_ADDR, CONSUL_HTTP_TOKEN, ...).`,
 		NewCmdPrune(f, rf, nil),
 		NewCmdRollback(f, rf, nil),
 	)
+	addProductionCommands(cmd, f, rf)
 	return cmd
 }
 
@@ -83,7 +89,11 @@ func (rf *RingFlags) store(consul func() (*registry.Client, error)) (*keys.Store
 	if err != nil {
 		return nil, err
 	}
-	s, err := keys.NewStore(c, keys.WithPath(rf.Path), keys.WithLegacyPath(rf.LegacyPath), keys.WithLockWait(rf.Wait))
+	kek, err := rf.kek()
+	if err != nil {
+		return nil, err
+	}
+	s, err := keys.NewStore(c, keys.WithPath(rf.Path), keys.WithLegacyPath(rf.LegacyPath), keys.WithLockWait(rf.Wait), keys.WithKEK(kek), keys.WithAuditKeep(rf.AuditKeep))
 	if err != nil {
 		return nil, cmdutil.Usagef("%v", err)
 	}
@@ -120,7 +130,7 @@ func renderResult(io *cmdutil.IOStreams, format cmdutil.Format, res *keys.Result
 	if format.JSON() {
 		return cmdutil.PrintJSON(io.Out, res)
 	}
-	verb := map[string]string{"init": "initialised", "rotate": "rotated", "rollback": "rolled back", "prune": "pruned"}[res.Op]
+	verb := map[string]string{"init": "initialised", "rotate": "rotated", "rollback": "rolled back", "prune": "pruned", "seal": "sealed", "rekey": "re-sealed"}[res.Op]
 	switch {
 	case res.DryRun:
 		fmt.Fprintf(io.Out, "dry run: would have %s the key ring at %s (generation %d); nothing was written\n", verb, res.Path, res.Generation)

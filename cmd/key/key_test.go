@@ -149,3 +149,25 @@ func TestRenderGolden(t *testing.T) {
 		golden.Assert(t, "show."+string(format), out.Bytes())
 	}
 }
+
+// TestShowFlagsUnsafeLegacySecret: a legacy ring whose secret go-config
+// would mangle says so in the table and in -o json (never the secret).
+func TestShowFlagsUnsafeLegacySecret(t *testing.T) {
+	problem := keys.CheckLegacySecret("9yKcQ3hzbn5x1Dk2TzYw0w8e6Ksz2m1Pq4r5s6t7u8v").Error()
+	ring := ShowRing{Path: "micro/config/jwt", Alg: keys.HS256, Generation: 1, MaxTokenTTLSeconds: 3600, LegacyPath: keys.DefaultLegacyPath,
+		UpdatedAt: t0, Keys: []ShowKey{}, Legacy: &keys.LegacyStatus{Path: keys.DefaultLegacyPath, Present: true, Readable: true, Matches: true, Problem: problem}}
+	ios, _, out, _ := cmdutil.Test()
+	if err := renderShow(ios, cmdutil.FormatTable, ring); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "legacy secret at micro/config/jwt-key: "+problem) {
+		t.Fatalf("table:\n%s", out)
+	}
+	ios, _, out, _ = cmdutil.Test()
+	if err := renderShow(ios, cmdutil.FormatJSON, ring); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), `"safe": false`) || !strings.Contains(out.String(), `"matches_current": true`) {
+		t.Fatalf("json:\n%s", out)
+	}
+}

@@ -25,6 +25,10 @@ type RotateOptions struct {
 	Alg    string
 	Bits   int
 	DryRun bool
+	// Every runs the rotator (rotator.go) instead of rotating once;
+	// ConsulFile is where `key schedule` puts its Consul secret.
+	Every      time.Duration
+	ConsulFile string
 }
 
 // NewCmdRotate builds `key rotate`.
@@ -70,6 +74,9 @@ operator changed the ring between this command's read and its write.`,
 			if runF != nil {
 				return runF(cmd.Context(), opts)
 			}
+			if cmd.Flags().Changed("every") {
+				return runRotator(cmd.Context(), opts)
+			}
 			return runRotate(cmd.Context(), opts)
 		},
 	}
@@ -82,6 +89,7 @@ operator changed the ring between this command's read and its write.`,
 	fl.StringVar(&opts.Alg, "alg", "", "algorithm of the new next key (default: the ring's)")
 	fl.IntVar(&opts.Bits, "bits", 0, "RSA key size of the new next key for RS256")
 	fl.BoolVar(&opts.DryRun, "dry-run", false, "show what would change; write nothing")
+	addRotatorFlags(fl, opts)
 	return cmd
 }
 

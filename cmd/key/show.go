@@ -75,6 +75,13 @@ type ShowRing struct {
 	UpdatedAt             time.Time `json:"updated_at"`
 	UpdatedBy             string    `json:"updated_by,omitempty"`
 	Keys                  []ShowKey `json:"keys"`
+	// Legacy is what the legacy path holds, in legacy mode.
+	Legacy *keys.LegacyStatus `json:"legacy,omitempty"`
+	// Broken names the current key when its private key is missing;
+	// MissingPrivate every key without one (see keys.Health).
+	Broken         string   `json:"broken,omitempty"`
+	Sealed         string   `json:"sealed,omitempty"` // the KEK id`
+	MissingPrivate []string `json:"missing_private,omitempty"`
 }
 
 var stateOrder = map[keys.State]int{keys.Next: 0, keys.Current: 1, keys.Previous: 2, keys.Retired: 3}
@@ -111,6 +118,21 @@ func runShow(ctx context.Context, opts *ShowOptions) error {
 			out.Keys = append(out.Keys, ShowKey{Key: *k, AgeSeconds: int64(now.Sub(k.CreatedAt).Seconds()), Verifiable: k.Verifiable(now)})
 		}
 	}
+	if ring.LegacyPath != "" {
+		st, err := s.LegacyStatus(ctx, ring)
+		if err != nil {
+			st = &keys.LegacyStatus{Path: ring.LegacyPath, Problem: "cannot be read: " + err.Error()}
+		}
+		out.Legacy = st
+	}
+	h, err := s.Health(ctx, ring)
+	if err != nil {
+		return err
+	}
+	out.Broken, out.MissingPrivate, out.Sealed = h.Broken, h.Missing, ring.Sealed
+	if w := h.Warning(s.Path()); w != "" {
+		fmt.Fprintln(opts.IO.ErrOut, "warning: "+w)
+	}
 	return renderShow(opts.IO, opts.Output, out)
 }
 
@@ -123,6 +145,15 @@ func renderShow(io *cmdutil.IOStreams, format cmdutil.Format, out ShowRing) erro
 		out.Path, out.Generation, maxTTL, out.UpdatedAt.Format(time.RFC3339), out.UpdatedBy)
 	if out.LegacyPath != "" {
 		fmt.Fprintf(io.Out, "legacy mode: the current HS256 secret is mirrored to %s\n", out.LegacyPath)
+		if l := out.Legacy; l != nil && l.Problem != "" {
+			fmt.Fprintf(io.Out, "legacy secret at %s: %s (microctl key rotate fixes it)\n", l.Path, l.Problem)
+		}
+	}
+	if out.Sealed != "" {
+		fmt.Fprintf(io.Out, "sealed: private keys are encrypted under KEK id %s (signing and changes need --kek-file)\n", out.Sealed)
+	}
+	if out.Broken != "" {
+		fmt.Fprintf(io.Out, "BROKEN: the current key %s has no private key; nothing can sign until microctl key rotate\n", out.Broken)
 	}
 	fmt.Fprintln(io.Out)
 	t := cmdutil.NewTable(io.Out, "KID", "ALG", "STATE", "AGE", "VERIFIES UNTIL")

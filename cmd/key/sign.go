@@ -24,6 +24,7 @@ type SignOptions struct {
 	Subject string
 	TTL     time.Duration
 	Claims  []string
+	Force   bool
 }
 
 // NewCmdSign builds `key sign`.
@@ -41,7 +42,8 @@ the header carries the kid.
 
 A --ttl longer than any the ring has covered is first recorded in the ring
 (a locked write, so this needs write access), and rotations keep keys
-verifiable at least that long from then on.
+verifiable at least that long from then on. A --ttl longer than the ring's
+rotation period is refused unless --force.
 
 Needs read access to <path>/ring and <path>/private/<current kid>.`,
 		Example: `  microctl key sign --sub alice
@@ -69,6 +71,7 @@ Needs read access to <path>/ring and <path>/private/<current kid>.`,
 	fl.StringVar(&opts.Subject, "sub", "", "subject (sub claim)")
 	fl.DurationVar(&opts.TTL, "ttl", keys.DefaultTokenTTL, "token lifetime")
 	fl.StringArrayVar(&opts.Claims, "claim", nil, "extra claim k=v (string) or k:=JSON; repeatable")
+	fl.BoolVar(&opts.Force, "force", false, "accept a --ttl longer than the ring's rotation period (raises the grace of every later rotation)")
 	return cmd
 }
 
@@ -113,7 +116,7 @@ func runSign(ctx context.Context, opts *SignOptions) error {
 	if err != nil {
 		return err
 	}
-	tok, err := s.Sign(ctx, keys.SignOptions{Subject: opts.Subject, TTL: opts.TTL, Claims: claims})
+	tok, err := s.Sign(ctx, keys.SignOptions{Subject: opts.Subject, TTL: opts.TTL, Claims: claims, Force: opts.Force})
 	if err != nil {
 		return err
 	}

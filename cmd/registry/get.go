@@ -108,7 +108,11 @@ func renderInstance(w io.Writer, in health.Instance, nodeAddr string) {
 	kv("status", in.Status)
 	kv("address", hostPort(in.Address, in.Port))
 	kv("node", fmt.Sprintf("%s (%s)", in.Node, nodeAddr))
-	kv("version", orDash(in.Version))
+	if in.Decoded.HasVersion && in.Version == "" {
+		kv("version", `"" (an empty version tag; "-" means none)`)
+	} else {
+		kv("version", orDash(in.Version))
+	}
 	kv("ttl", timing(in.TTLText, in.TTLSource))
 	kv("interval", timing(in.IntervalText, in.IntervalSource))
 	kv("metadata", orDash(pairs(in.Decoded.Metadata)))
@@ -127,6 +131,10 @@ func renderInstance(w io.Writer, in health.Instance, nodeAddr string) {
 	for _, m := range in.Decoded.Malformed {
 		kv("malformed", fmt.Sprintf("%s (%s)", m.Tag, m.Reason))
 	}
+	for _, h := range in.Decoded.Hazards {
+		kv("breaks", fmt.Sprintf("%s: %s", h.Tag, h.Effect))
+	}
+
 	_ = tw.Flush()
 	fmt.Fprintln(w, "  checks")
 	t := cmdutil.NewTable(w)

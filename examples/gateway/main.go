@@ -44,6 +44,9 @@ type config struct {
 	target  string
 	jwtPath string
 	leeway  time.Duration
+	// jwksURL, when set, replaces Consul as the source of the JWKS (a
+	// `microctl key serve` endpoint or any identity provider's).
+	jwksURL string
 }
 
 func parseFlags(args []string) (config, error) {
@@ -54,6 +57,7 @@ func parseFlags(args []string) (config, error) {
 	}
 	fs.StringVar(&c.target, "target", microsvc.Env("GATEWAY_TARGET", "go.micro.srv.greeter"), "service to proxy to (env GATEWAY_TARGET)")
 	fs.StringVar(&c.jwtPath, "jwt_path", microsvc.Env("GATEWAY_JWT_PATH", keys.DefaultPath), "KV path of the key ring; the gateway reads <path>/jwks only (env GATEWAY_JWT_PATH)")
+	fs.StringVar(&c.jwksURL, "jwks_url", microsvc.Env("GATEWAY_JWKS_URL", ""), "verify tokens with the JWKS at this URL (e.g. microctl key serve's /.well-known/jwks.json) instead of reading <jwt_path>/jwks from Consul (env GATEWAY_JWKS_URL)")
 	c.leeway = keys.DefaultLeeway
 	if v := os.Getenv("GATEWAY_LEEWAY"); v != "" {
 		d, err := time.ParseDuration(v)
@@ -122,7 +126,12 @@ func run(ctx context.Context, c config) error {
 		return err
 	}
 
-	verifier, err := keys.NewVerifier(client, keys.WithPath(c.jwtPath), keys.WithLeeway(c.leeway),
+	var jwksSource registry.KVWatcher = client
+	keysFrom := c.jwtPath + "/jwks"
+	if c.jwksURL != "" {
+		jwksSource, keysFrom = keys.NewHTTPWatcher(c.jwksURL), c.jwksURL
+	}
+	verifier, err := keys.NewVerifier(jwksSource, keys.WithPath(c.jwtPath), keys.WithLeeway(c.leeway),
 		keys.WithOnError(func(err error) { log.Printf("gateway: jwks: %v", err) }),
 		keys.WithOnUpdate(func(ks *keys.KeySet) {
 			log.Printf("gateway: jwks generation %d: %d keys (current %s, next %s)", ks.Generation, len(ks.Kids()), ks.Current, ks.Next)
@@ -198,7 +207,7 @@ func run(ctx context.Context, c config) error {
 		}
 		reg = microsvc.Keep(ctx, client, in, logf)
 	}
-	log.Printf("gateway listening on %s, proxying to %s, keys from %s/jwks", ln.Addr(), c.target, c.jwtPath)
+	log.Printf("gateway listening on %s, proxying to %s, keys from %s", ln.Addr(), c.target, keysFrom)
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	err = microsvc.Serve(ctx, srv, ln, reg, &draining, logf)
 	log.Printf("gateway: %s", mustJSON(st.snapshot(p, verifier)))

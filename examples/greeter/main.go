@@ -7,6 +7,7 @@
 //
 //	GET /        "Hello from <instance id>"
 //	GET /health  "ok" (503 while shutting down)
+//	POST /       Greeter.Call the go-micro rpc way, with -rpc (rpc.go)
 //
 // Flags keep go-micro's names and environment variables.
 package main
@@ -32,6 +33,7 @@ import (
 type config struct {
 	microsvc.Options
 	failStart bool
+	rpc       bool // also serve Greeter.Call the go-micro rpc way (rpc.go)
 }
 
 func parseFlags(args []string) (config, error) {
@@ -41,6 +43,7 @@ func parseFlags(args []string) (config, error) {
 		return c, err
 	}
 	fs.BoolVar(&c.failStart, "fail_start", os.Getenv("GREETER_FAIL_START") == "1", "exit 1 at once: a service that crashes on start, for rollback tests (env GREETER_FAIL_START=1)")
+	fs.BoolVar(&c.rpc, "rpc", os.Getenv("GREETER_RPC") == "1", "also serve and register Greeter.Call the go-micro rpc way on POST / (env GREETER_RPC=1)")
 	return c, fs.Parse(args)
 }
 
@@ -72,12 +75,16 @@ func run(ctx context.Context, c config) error {
 	if err != nil {
 		return err
 	}
+	endpoints := []registry.Endpoint{{Name: "Greeter.Hello",
+		Request:  &registry.Value{Name: "Request", Type: "Request"},
+		Response: &registry.Value{Name: "Response", Type: "Response"},
+		Metadata: map[string]string{"method": "GET", "path": "/"}}}
+	if c.rpc {
+		endpoints = append(endpoints, rpcEndpoint)
+	}
 	in, err := c.Instance(ln,
 		map[string]string{"transport": "http", "broker": "http", "server": "http", "registry": "consul", "protocol": "http"},
-		[]registry.Endpoint{{Name: "Greeter.Hello",
-			Request:  &registry.Value{Name: "Request", Type: "Request"},
-			Response: &registry.Value{Name: "Response", Type: "Response"},
-			Metadata: map[string]string{"method": "GET", "path": "/"}}})
+		endpoints)
 	if err != nil {
 		return err
 	}
@@ -87,6 +94,9 @@ func run(ctx context.Context, c config) error {
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "Hello from %s\n", in.ID)
 	})
+	if c.rpc {
+		mux.HandleFunc("POST /{$}", rpcHandler(c.Name, in.ID))
+	}
 	mux.HandleFunc("GET /health", func(w http.ResponseWriter, r *http.Request) {
 		if draining.Load() {
 			http.Error(w, "shutting down", http.StatusServiceUnavailable)

@@ -20,6 +20,7 @@ const (
 	RuleIntervalMismatch   = "interval-mismatch"    // … or on the interval
 	RuleUnreachableAddress = "unreachable-address"  // other hosts cannot dial the address
 	RuleMalformedTags      = "malformed-tags"       // go-micro clients cannot decode a tag
+	RuleTagBreaksGoMicro   = "tag-breaks-go-micro"  // a plain tag makes go-micro drop all metadata/endpoints, or panic
 )
 
 // Severity of a finding.
@@ -123,7 +124,11 @@ func Lint(instances []Instance, opts LintOptions) LintReport {
 			}
 			add(in, RuleMalformedTags, SevWarning,
 				fmt.Sprintf("%d tag(s) look like go-micro's but do not decode: %s", len(tags), strings.Join(tags, ", ")),
-				"go-micro clients silently ignore them: metadata, endpoints or version are lost")
+				"go-micro skips a metadata or endpoint tag it cannot decode (the rest still read), and reads an undecodable first version tag as an empty version")
+		}
+		for _, h := range in.Decoded.Hazards {
+			add(in, RuleTagBreaksGoMicro, SevError, fmt.Sprintf("tag %q: %s", h.Tag, h.Effect),
+				"remove the tag, or register it after go-micro's t-/e- tags; go-micro reads only tags of the form of the first tag starting with t (or e)")
 		}
 		switch sev, msg, hint, verdict := judgeAddress(in, opts.Networks); verdict {
 		case addrBad:

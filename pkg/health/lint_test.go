@@ -89,6 +89,13 @@ func TestLintRules(t *testing.T) {
 		{"on ingress", []Instance{inst("s", "s-1", "10.0.0.7", nil, true)}, overlay, []string{"unreachable-address:warning"}},
 		{"elsewhere", []Instance{inst("s", "s-1", "192.168.7.7", nil, true)}, overlay, []string{"unreachable-address:warning"}},
 		{"malformed tags", []Instance{inst("s", "s-1", "10.0.1.5", nil, true, "t-nothex")}, nil, []string{"malformed-tags:warning"}},
+		{"plain t tag ahead of go-micro's metadata", []Instance{inst("s", "s-1", "10.0.1.5", nil, true, "traefik.enable=true", registry.EncodeMetadata(map[string]string{"a": "b"})[0])},
+			nil, []string{"tag-breaks-go-micro:error"}},
+		{"plain e tag ahead of go-micro's endpoints", []Instance{inst("s", "s-1", "10.0.1.5", nil, true, "edge", registry.EncodeEndpoints([]registry.Endpoint{{Name: "A.B"}})[0])},
+			nil, []string{"tag-breaks-go-micro:error"}},
+		{"one-character tag e", []Instance{inst("s", "s-1", "10.0.1.5", nil, true, "e")}, nil, []string{"tag-breaks-go-micro:error"}},
+		{"plain tags after go-micro's are harmless", []Instance{inst("s", "s-1", "10.0.1.5", nil, true, registry.EncodeMetadata(map[string]string{"a": "b"})[0], "traefik.enable=true", "primary")}, nil, nil},
+		{"2016 double endpoints are fine", []Instance{inst("s", "s-1", "10.0.1.5", nil, true, `e={"name":"A.B"}`, registry.EncodeEndpoints([]registry.Endpoint{{Name: "A.B"}})[0])}, nil, nil},
 		{"consul's own service is skipped", []Instance{inst("consul", "consul", "127.0.0.1", nil, false)}, nil, nil},
 	}
 	for _, tt := range tests {

@@ -214,6 +214,9 @@ func newInstance(raw registry.ServiceInstance, nodeChecks []registry.Check, def 
 	for _, m := range in.Decoded.Malformed {
 		in.Warnings = append(in.Warnings, fmt.Sprintf("malformed go-micro tag %q (%s), shown raw", m.Tag, m.Reason))
 	}
+	for _, h := range in.Decoded.Hazards {
+		in.Warnings = append(in.Warnings, fmt.Sprintf("tag %q: %s", h.Tag, h.Effect))
+	}
 	var tw []string
 	in.Timing, tw = TimingOf(raw.Meta, def)
 	in.Warnings = append(in.Warnings, tw...)

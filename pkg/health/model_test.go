@@ -73,7 +73,7 @@ func TestBuildCountsNodeChecks(t *testing.T) {
 			{ID: "web-2", Service: "web", Node: "n2", NodeAddress: "10.0.0.2", Address: "10.0.1.2", Port: 80,
 				Tags: []string{registry.EncodeVersion("1.0")}, Checks: []registry.Check{check("n2", "service:web-2", "web-2", "passing", "ttl")}},
 			{ID: "web-1", Service: "web", Node: "n1", NodeAddress: "10.0.0.1", Port: 80,
-				Tags: []string{registry.EncodeVersion("1.1"), "primary", "v-zz"}, Checks: []registry.Check{check("n1", "service:web-1", "web-1", "warning", "ttl")}},
+				Tags: []string{registry.EncodeVersion("1.1"), "primary", "t-zz"}, Checks: []registry.Check{check("n1", "service:web-1", "web-1", "warning", "ttl")}},
 			{ID: "db-1", Service: "db", Node: "n1", NodeAddress: "10.0.0.1", Port: 5432, Checks: []registry.Check{}},
 		},
 	}
@@ -92,7 +92,7 @@ func TestBuildCountsNodeChecks(t *testing.T) {
 	if ins[1].Address != "10.0.0.1" {
 		t.Errorf("an instance with no address is dialled at its node's: %q", ins[1].Address)
 	}
-	if len(ins[1].Warnings) != 1 || !strings.Contains(ins[1].Warnings[0], "v-zz") {
+	if len(ins[1].Warnings) != 1 || !strings.Contains(ins[1].Warnings[0], "t-zz") {
 		t.Errorf("malformed tag not warned about: %q", ins[1].Warnings)
 	}
 	sums := Summarize(ins)

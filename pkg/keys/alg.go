@@ -125,12 +125,13 @@ func generate(r io.Reader, alg Alg, bits int) (*material, error) {
 		priv = k
 	case HS256:
 		// The seed's gateway uses the string's bytes as the HMAC key, so
-		// the secret is kept as text: 32 random bytes, base64url.
-		b := make([]byte, 32)
-		if _, err := io.ReadFull(r, b); err != nil {
+		// the secret is kept as text that go-config passes on intact
+		// (legacy.go).
+		secret, err := newLegacySecret(r)
+		if err != nil {
 			return nil, err
 		}
-		return fromSecret(base64.RawURLEncoding.EncodeToString(b))
+		return fromSecret(secret)
 	default:
 		return nil, fmt.Errorf("unknown algorithm %q", alg)
 	}
@@ -223,6 +224,8 @@ type privateDoc struct {
 	CreatedAt time.Time `json:"created_at"`
 	PEM       string    `json:"pem,omitempty"`
 	Secret    string    `json:"secret,omitempty"`
+	// Sealed replaces PEM when the ring is sealed under a KEK (seal.go).
+	Sealed *sealedBox `json:"sealed,omitempty"`
 }
 
 func (m *material) doc(created time.Time) (privateDoc, error) {

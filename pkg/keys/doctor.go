@@ -52,6 +52,10 @@ func probe(ctx context.Context, s *Store, now time.Time) []doctor.Result {
 			ringRes = doctor.Result{Check: "keys.ring", Status: doctor.Fail, Detail: err.Error(), Hint: doctor.HintOf(err)}
 		}
 	}
+	if h, _ := s.Health(ctx, ring); h.Broken != "" && ringRes.Status == doctor.OK {
+		e := &BrokenError{Path: s.Path(), Kid: h.Broken, Key: s.PrivateKey(h.Broken)}
+		ringRes = doctor.Result{Check: "keys.ring", Status: doctor.Fail, Detail: e.Error(), Hint: e.Hint()}
+	}
 	if n := len(prunable(ring, now)); n > 0 && ringRes.Status == doctor.OK {
 		ringRes.Status = doctor.Warn
 		ringRes.Detail += fmt.Sprintf("; %d keys past retire_after", n)
@@ -92,7 +96,32 @@ func probe(ctx context.Context, s *Store, now time.Time) []doctor.Result {
 			nextRes.Detail = fmt.Sprintf("next key %s published %s ago", short(next.Kid), HumanDuration(now.Sub(next.CreatedAt)))
 		}
 	}
-	return append(out, nextRes)
+	out = append(out, nextRes)
+	if ring.LegacyPath != "" {
+		out = append(out, legacyResult(ctx, s, ring))
+	}
+	return append(out, productionChecks(ctx, s, ring, now)...)
+}
+
+// legacyResult is keys.legacy, only for rings in legacy mode: the secret
+// at the legacy path is the current key and reaches go-config readers (the
+// seed's gateway) intact.
+func legacyResult(ctx context.Context, s *Store, ring *Ring) doctor.Result {
+	res := doctor.Result{Check: "keys.legacy", Status: doctor.OK}
+	st, err := s.LegacyStatus(ctx, ring)
+	switch {
+	case err != nil:
+		res.Status, res.Detail, res.Hint = doctor.Warn, fmt.Sprintf("%s cannot be read: %v", ring.LegacyPath, err), doctor.HintOf(err)
+	case !st.Safe || !st.Present:
+		res.Status, res.Detail = doctor.Fail, fmt.Sprintf("%s: %s", st.Path, st.Problem)
+		res.Hint = "microctl key rotate writes a fresh, safe secret"
+	case !st.Matches:
+		res.Status, res.Detail = doctor.Fail, fmt.Sprintf("%s does not hold the ring's current key %s", st.Path, short(ring.CurrentKey().Kid))
+		res.Hint = "microctl key rotate writes the current secret again"
+	default:
+		res.Detail = fmt.Sprintf("%s holds the current key %s, and go-config reads it intact", st.Path, short(ring.CurrentKey().Kid))
+	}
+	return res
 }
 
 // short abbreviates a kid for one-line details.

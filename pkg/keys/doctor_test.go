@@ -58,7 +58,7 @@ func TestDoctorProbe(t *testing.T) {
 	}
 	// Through DoctorProbe, as cmd/doctor would wire it.
 	res := DoctorProbe(func() (*registry.Client, error) { return c, nil }, s.Path())(ctx)
-	if len(res) != 3 || res[0].Status != doctor.Fail {
+	if len(res) != 3+len(productionCheckNames) || res[0].Status != doctor.Fail {
 		t.Errorf("DoctorProbe: %+v", res)
 	}
 }

@@ -61,6 +61,9 @@ func (s *Store) Init(ctx context.Context, o InitOptions) (*Result, error) {
 		if snap.Ring != nil {
 			return nil, &RingExistsError{Path: s.o.Path, Current: snap.Ring.CurrentKey().Kid}
 		}
+		if err := s.checkOverlap(ctx, snap, o.Legacy); err != nil {
+			return nil, err
+		}
 		ring := &Ring{Schema: SchemaVersion, Alg: o.Alg, Bits: o.Bits,
 			MaxTokenTTL: SecondsOf(o.MaxTokenTTL), RotationPeriod: SecondsOf(o.RotationPeriod), Keys: []Key{}}
 		ch := &change{ring: ring}
@@ -74,6 +77,9 @@ func (s *Store) Init(ctx context.Context, o InitOptions) (*Result, error) {
 			if adopted != nil {
 				cur = adopted
 				ch.res.Warnings = append(ch.res.Warnings, fmt.Sprintf("legacy mode: adopted the secret already at %s as the current key %s, so tokens issued with it keep working", s.o.LegacyPath, cur.kid))
+				if err := CheckLegacySecret(string(cur.signer.([]byte))); err != nil {
+					ch.res.Warnings = append(ch.res.Warnings, fmt.Sprintf("legacy mode: the adopted secret is unsafe: %v; rotate soon (microctl key rotate writes a safe one)", err))
+				}
 			} else {
 				ch.res.Warnings = append(ch.res.Warnings, LegacyWarning(s.o.LegacyPath))
 			}
@@ -135,6 +141,10 @@ type RotateOptions struct {
 	Alg    Alg
 	Bits   int
 	DryRun bool
+	// IfOlderThan, when positive, rotates only if the current key has
+	// signed at least this long, checked under the lock: two schedulers
+	// that decide to rotate at once rotate once.
+	IfOlderThan time.Duration
 }
 
 // Rotate moves every key one step: next becomes current (it has been
@@ -148,6 +158,11 @@ func (s *Store) Rotate(ctx context.Context, o RotateOptions) (*Result, error) {
 	return s.update(ctx, "rotate", o.DryRun, func(snap *Snapshot, now time.Time) (*change, error) {
 		if snap.Ring == nil {
 			return nil, &NoRingError{Path: s.o.Path}
+		}
+		if o.IfOlderThan > 0 {
+			if cur := snap.Ring.CurrentKey(); cur.ActivatedAt != nil && now.Sub(*cur.ActivatedAt) < o.IfOlderThan {
+				return &change{res: Result{Current: cur.Kid}}, nil
+			}
 		}
 		ring := snap.Ring.clone()
 		ch := &change{ring: ring, forced: o.Force}
@@ -182,6 +197,23 @@ func (s *Store) Rotate(ctx context.Context, o RotateOptions) (*Result, error) {
 			ch.res.Previous = cur.Kid
 		}
 		promoted := ring.NextKey()
+		if promoted != nil && slices.Contains(snap.Missing, promoted.Kid) {
+			// It never signed and cannot: retire it and publish a fresh
+			// one below.
+			retire(promoted, now, false)
+			ch.res.Retired = append(ch.res.Retired, promoted.Kid)
+			promoted = nil
+		} else if promoted != nil && ring.LegacyPath != "" && promoted.ActivatedAt != nil {
+			// Its secret was written to the legacy path before (it is
+			// the key a rollback displaced): writing it again is a change
+			// a go-config watcher can miss. Sign with a fresh key; the
+			// old one keeps verifying as previous.
+			promoted.State = Previous
+			promoted.DeactivatedAt = ptr(now)
+			promoted.RetireAfter = ptr(now.Add(grace))
+			ch.res.Warnings = append(ch.res.Warnings, fmt.Sprintf("legacy mode: next key %s signed before; a fresh key signs instead, because gateways reading %s through go-config can miss a change back to an earlier secret", promoted.Kid, ring.LegacyPath))
+			promoted = nil
+		}
 		if promoted == nil {
 			// A broken or hand-edited ring: sign with a key nobody has
 			// seen yet rather than not rotate, and say so.
@@ -218,7 +250,7 @@ func checkAlg(ring *Ring, alg Alg, bits int) error {
 		return err
 	}
 	if ring.LegacyPath != "" && alg != HS256 {
-		return fmt.Errorf("the ring is in legacy mode (HS256, mirrored to %s): it cannot take %s keys", ring.LegacyPath, alg)
+		return fmt.Errorf("the ring is in legacy mode (HS256, mirrored to %s): it cannot take %s keys; microctl never leaves legacy mode by itself, because gateways reading %s through go-config keep the last secret written there, and would read the key \"null\" if it were deleted", ring.LegacyPath, alg, ring.LegacyPath)
 	}
 	if ring.LegacyPath == "" && alg == HS256 {
 		return errors.New("HS256 only in legacy mode: a shared secret cannot be published in a JWKS")
@@ -291,6 +323,9 @@ func (s *Store) Rollback(ctx context.Context, o RollbackOptions) (*Result, error
 		if snap.Ring == nil {
 			return nil, &NoRingError{Path: s.o.Path}
 		}
+		if snap.Ring.LegacyPath != "" {
+			return nil, &LegacyRollbackError{LegacyPath: snap.Ring.LegacyPath}
+		}
 		ring := snap.Ring.clone()
 		ch := &change{ring: ring, forced: o.Force}
 		grace, err := graceFor(ring, o.Grace, o.Force, false)
@@ -307,6 +342,9 @@ func (s *Store) Rollback(ctx context.Context, o RollbackOptions) (*Result, error
 		}
 		if back == nil {
 			return nil, errors.New("no previous key that is still verifiable to roll back to")
+		}
+		if slices.Contains(snap.Missing, back.Kid) {
+			return nil, fmt.Errorf("the previous key %s has no private key at %s: it cannot sign again; rotate instead", back.Kid, s.PrivateKey(back.Kid))
 		}
 		backKid := back.Kid
 		if next := ring.NextKey(); next != nil {
@@ -367,6 +405,7 @@ func (s *Store) Prune(ctx context.Context, o PruneOptions) (*Result, error) {
 		// holds leaves the rest for another round; each round is a
 		// complete, fenced change of its own.
 		if o.DryRun || !res.Changed || res.deferred == 0 {
+			s.warnBroken(ctx, total)
 			return total, nil
 		}
 	}

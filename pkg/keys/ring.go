@@ -74,6 +74,9 @@ type Ring struct {
 	// LegacyPath, when set, is a {"key": "<secret>"} value kept equal to
 	// the current HS256 secret for gateways that read one shared secret.
 	LegacyPath string `json:"legacy_path,omitempty"`
+	// Sealed, when set, is the id of the KEK every private key of the
+	// ring is sealed under (seal.go).
+	Sealed string `json:"sealed,omitempty"`
 	// Generation counts the writes to the ring; read-back compares it.
 	Generation int64     `json:"generation"`
 	UpdatedAt  time.Time `json:"updated_at"`

@@ -15,6 +15,14 @@ import (
 // DefaultTokenTTL is the lifetime of a token from `key sign` unless --ttl.
 const DefaultTokenTTL = 15 * time.Minute
 
+// Backdate is how far before the signing time a token's iat and nbf lie.
+// jwt-go v3.2.0, which the seed's gateway verifies with, compares both
+// with zero leeway (claims.go: verifyIat and verifyNbf are now >= iat and
+// now >= nbf, and MapClaims/StandardClaims.Valid check both), so a gateway
+// whose clock is one second behind the signer's would reject a token made
+// that second. exp is not moved: a token lives its full TTL from signing.
+const Backdate = 30 * time.Second
+
 // SignOptions are the contents of a token.
 type SignOptions struct {
 	Subject string
@@ -22,6 +30,8 @@ type SignOptions struct {
 	// Claims are added as they are; exp, iat and nbf are set from the
 	// clock and TTL and may not be given here.
 	Claims map[string]any
+	// Force records a TTL longer than the ring's rotation period.
+	Force bool
 }
 
 // Signed is a token and the facts about it.
@@ -29,7 +39,8 @@ type Signed struct {
 	Token     string    `json:"-"` // printed on its own, never inside other output
 	Kid       string    `json:"kid"`
 	Alg       Alg       `json:"alg"`
-	IssuedAt  time.Time `json:"issued_at"`
+	IssuedAt  time.Time `json:"issued_at"`  // when it was signed
+	NotBefore time.Time `json:"not_before"` // its iat and nbf: IssuedAt - Backdate
 	ExpiresAt time.Time `json:"expires_at"`
 	// RecordedTTL is true when this TTL was longer than any before and
 	// was written to the ring, so rotations keep the key long enough.
@@ -55,13 +66,16 @@ func (s *Store) Signer(ctx context.Context) (*Signer, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := s.checkSealing(ring); err != nil {
+		return nil, err
+	}
 	cur := ring.CurrentKey()
 	e, err := s.kv.KVGet(ctx, s.PrivateKey(cur.Kid))
 	if err != nil {
 		return nil, err
 	}
 	if e == nil {
-		return nil, &CorruptError{Key: s.PrivateKey(cur.Kid), Err: errors.New("missing: it is the current key")}
+		return nil, &BrokenError{Path: s.o.Path, Kid: cur.Kid, Key: s.PrivateKey(cur.Kid)}
 	}
 	var d privateDoc
 	if err := decodeObject(e.Value, &d); err != nil {
@@ -70,8 +84,13 @@ func (s *Store) Signer(ctx context.Context) (*Signer, error) {
 	if d.Kid != cur.Kid {
 		return nil, &CorruptError{Key: e.Key, Err: fmt.Errorf("holds kid %q", d.Kid)}
 	}
-	m, err := d.material()
+	m, err := s.openDoc(d)
 	if err != nil {
+		var sealed *SealedError
+		var wrong *WrongKEKError
+		if errors.As(err, &sealed) || errors.As(err, &wrong) {
+			return nil, err
+		}
 		return nil, &CorruptError{Key: e.Key, Err: err}
 	}
 	k, err := jwk.Import(m.signer)
@@ -92,6 +111,9 @@ func (s *Store) Sign(ctx context.Context, o SignOptions) (*Signed, error) {
 		o.TTL = DefaultTokenTTL
 	}
 	if err := checkClaims(o); err != nil {
+		return nil, err
+	}
+	if err := s.checkTTLPolicy(ctx, o.TTL, o.Force); err != nil {
 		return nil, err
 	}
 	recorded, err := s.RecordTTL(ctx, o.TTL)
@@ -122,7 +144,7 @@ func checkClaims(o SignOptions) error {
 	return nil
 }
 
-// Sign makes a token: iat and nbf now, exp now+TTL, a random jti, the
+// Sign makes a token: iat and nbf Backdate before now, exp now+TTL, a random jti, the
 // subject and claims; the header carries the kid and alg.
 func (sg *Signer) Sign(o SignOptions) (*Signed, error) {
 	if o.TTL == 0 {
@@ -148,7 +170,8 @@ func (sg *Signer) Sign(o SignOptions) (*Signed, error) {
 			return nil, err
 		}
 	}
-	for k, v := range map[string]any{jwt.IssuedAtKey: now, jwt.NotBeforeKey: now, jwt.ExpirationKey: now.Add(o.TTL)} {
+	nbf := now.Add(-Backdate)
+	for k, v := range map[string]any{jwt.IssuedAtKey: nbf, jwt.NotBeforeKey: nbf, jwt.ExpirationKey: now.Add(o.TTL)} {
 		if err := set(k, v); err != nil {
 			return nil, err
 		}
@@ -167,7 +190,7 @@ func (sg *Signer) Sign(o SignOptions) (*Signed, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sign: %w", err)
 	}
-	return &Signed{Token: string(b), Kid: sg.m.kid, Alg: sg.m.alg, IssuedAt: now, ExpiresAt: now.Add(o.TTL)}, nil
+	return &Signed{Token: string(b), Kid: sg.m.kid, Alg: sg.m.alg, IssuedAt: now, NotBefore: nbf, ExpiresAt: now.Add(o.TTL)}, nil
 }
 
 // KeySet returns the keys `key verify` checks a token against: the public

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/user"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -58,6 +59,14 @@ type Options struct {
 	OnUpdate func(*KeySet)
 	// Wait is the blocking query's wait time of a Verifier.
 	Wait time.Duration
+	// LegacySecret: a Verifier also verifies kid-less HS256 tokens with
+	// the secret at LegacyPath (WithLegacySecret).
+	LegacySecret bool
+	// KEK seals private keys written and opens sealed ones (seal.go).
+	KEK *KEK
+	// AuditKeep, when positive, is how long audit records are kept
+	// (audit.go).
+	AuditKeep time.Duration
 }
 
 // Option sets one Options field.
@@ -174,6 +183,9 @@ type Store struct {
 	// beforeCommit runs between planning and committing; tests use it to
 	// make another writer win the race.
 	beforeCommit func(lock *registry.Lock)
+	// fence, when set, is another lock whose session every write also
+	// checks: the rotator's leadership (rotator.go).
+	fence *registry.Lock
 }
 
 // NewStore returns a store for the ring at WithPath.
@@ -226,6 +238,9 @@ type Snapshot struct {
 	// Other keys under the prefix that microctl did not write; each is a
 	// JSON object (anything else is a CorruptError).
 	Other []string
+	// Missing lists the kids of keys that are not retired yet have no
+	// private key stored: a broken ring (see Store.Health).
+	Missing []string
 }
 
 // Load reads every value under the ring's path and checks it: each is a
@@ -246,6 +261,17 @@ func (s *Store) Load(ctx context.Context) (*Snapshot, error) {
 	}
 	snap := &Snapshot{private: map[string]privEntry{}}
 	var ringEntry, jwksEntry *registry.KVEntry
+	// A sealed ring says so, from its public ring document, before any
+	// private key is touched: one line, whatever the number of keys.
+	for i := range l.Entries {
+		if e := &l.Entries[i]; e.Key == s.RingKey() {
+			if r, err := ParseRing(e.Value); err == nil {
+				if err := s.checkSealing(r); err != nil {
+					return nil, err
+				}
+			}
+		}
+	}
 	for i := range l.Entries {
 		e := &l.Entries[i]
 		if strings.HasSuffix(e.Key, "/") && len(e.Value) == 0 {
@@ -268,8 +294,13 @@ func (s *Store) Load(ctx context.Context) (*Snapshot, error) {
 			if d.Kid != kid {
 				return nil, &CorruptError{Key: e.Key, Err: fmt.Errorf("holds kid %q", d.Kid)}
 			}
-			m, err := d.material()
+			m, err := s.openDoc(d)
 			if err != nil {
+				var sealed *SealedError
+				var wrong *WrongKEKError
+				if errors.As(err, &sealed) || errors.As(err, &wrong) {
+					return nil, err
+				}
 				return nil, &CorruptError{Key: e.Key, Err: err}
 			}
 			snap.private[kid] = privEntry{doc: d, mat: m, index: e.ModifyIndex}
@@ -300,7 +331,15 @@ func (s *Store) Load(ctx context.Context) (*Snapshot, error) {
 			continue
 		}
 		if !ok {
-			return nil, &CorruptError{Key: s.PrivateKey(k.Kid), Err: fmt.Errorf("missing: the ring has %s key %s", k.State, k.Kid)}
+			// A missing private key makes the ring broken, not unreadable:
+			// the plans know what to do without it (rotate moves a
+			// missing current key out of the way, replaces a missing next
+			// one), as long as its public half is still in the JWKS.
+			if !k.Alg.Symmetric() && !snap.JWKS.Has(k.Kid) {
+				return nil, &CorruptError{Key: s.PrivateKey(k.Kid), Err: fmt.Errorf("missing, and the JWKS has no public key for %s key %s either", k.State, k.Kid)}
+			}
+			snap.Missing = append(snap.Missing, k.Kid)
+			continue
 		}
 		if p.doc.Alg != k.Alg {
 			return nil, &CorruptError{Key: s.PrivateKey(k.Kid), Err: fmt.Errorf("alg %s, the ring says %s", p.doc.Alg, k.Alg)}
@@ -365,6 +404,7 @@ type Result struct {
 	RetireAfter  *time.Time `json:"retire_after,omitempty"`
 	Legacy       string     `json:"legacy_path,omitempty"`
 	AuditKey     string     `json:"audit_key,omitempty"`
+	AuditPruned  int        `json:"audit_pruned,omitempty"` // old audit records deleted (--audit-keep)
 	Warnings     []string   `json:"warnings,omitempty"`
 
 	deferred int // private keys left for the next prune round
@@ -386,6 +426,10 @@ type change struct {
 	grace    time.Duration
 	forced   bool
 	res      Result
+	// sealWith seals the private keys this change writes; rewrite also
+	// re-writes every existing one under it (seal, rekey).
+	sealWith *KEK
+	rewrite  bool
 }
 
 func (c *change) noop() bool { return c == nil || c.ring == nil }
@@ -427,6 +471,11 @@ func (s *Store) update(ctx context.Context, op string, dryRun bool, plan planFun
 		if err != nil {
 			return nil, err
 		}
+		if !ch.noop() {
+			if err := s.sealPolicy(snap, ch, op); err != nil {
+				return nil, err
+			}
+		}
 		return s.finish(ch, op, true), nil
 	}
 	who := s.o.Actor
@@ -463,6 +512,9 @@ func (s *Store) update(ctx context.Context, op string, dryRun bool, plan planFun
 	if ch.noop() {
 		return s.finish(ch, op, false), nil
 	}
+	if err := s.sealPolicy(snap, ch, op); err != nil {
+		return nil, err
+	}
 	ch.ring.Generation++
 	ch.ring.UpdatedAt = now
 	ch.ring.UpdatedBy = who
@@ -472,6 +524,9 @@ func (s *Store) update(ctx context.Context, op string, dryRun bool, plan planFun
 
 	txn := &registry.Txn{}
 	txn.CheckSession(s.LockKey(), lock.Session)
+	if s.fence != nil {
+		txn.CheckSession(s.fence.Key, s.fence.Session)
+	}
 	legacyValue, err := s.stage(txn, snap, ch, now)
 	if err != nil {
 		return nil, err
@@ -486,6 +541,9 @@ func (s *Store) update(ctx context.Context, op string, dryRun bool, plan planFun
 	_, _ = io.ReadFull(s.o.Rand, suffix)
 	res.AuditKey = fmt.Sprintf("%s%s-%s-g%d-%x", s.AuditPrefix(), now.Format("20060102T150405Z"), op, ch.ring.Generation, suffix)
 	b, _ := json.Marshal(rec)
+	if res.AuditPruned, err = s.stageRetention(ctx, txn, now); err != nil {
+		return nil, err
+	}
 	txn.CAS(res.AuditKey, b, 0)
 
 	if s.beforeCommit != nil {
@@ -498,7 +556,14 @@ func (s *Store) update(ctx context.Context, op string, dryRun bool, plan planFun
 		}
 		return nil, fmt.Errorf("write the ring at %s: %w", s.o.Path, err)
 	}
-	if err := s.readBack(ctx, ch, legacyValue, now); err != nil {
+	rb := s
+	if ch.sealWith != nil && ch.sealWith != s.o.KEK {
+		// rekey: the ring now opens with the new KEK only.
+		c := *s
+		c.o.KEK = ch.sealWith
+		rb = &c
+	}
+	if err := rb.readBack(ctx, ch, legacyValue, now); err != nil {
 		return nil, &ReadBackError{Path: s.o.Path, Err: err}
 	}
 	return res, nil
@@ -511,6 +576,15 @@ func (s *Store) stage(txn *registry.Txn, snap *Snapshot, ch *change, now time.Ti
 	mats := map[string]*material{}
 	for kid, p := range snap.private {
 		pubs[kid], mats[kid] = p.mat.public, p.mat
+	}
+	// A key whose private half is missing keeps the public half the JWKS
+	// already published, so tokens it signed still verify.
+	for _, kid := range snap.Missing {
+		if vk, ok := snap.JWKS.keys[kid]; ok {
+			if pk, ok := vk.key.(jwk.Key); ok {
+				pubs[kid] = pk
+			}
+		}
 	}
 	for _, m := range ch.created {
 		pubs[m.kid], mats[m.kid] = m.public, m
@@ -530,7 +604,7 @@ func (s *Store) stage(txn *registry.Txn, snap *Snapshot, ch *change, now time.Ti
 	txn.CAS(s.RingKey(), ringJSON, snap.RingIndex)
 	txn.CAS(s.JWKSKey(), jwksJSON, snap.JWKSIndex)
 	for _, m := range ch.created {
-		d, err := m.doc(now)
+		d, err := s.docFor(ch, m, now)
 		if err != nil {
 			return nil, err
 		}
@@ -540,22 +614,46 @@ func (s *Store) stage(txn *registry.Txn, snap *Snapshot, ch *change, now time.Ti
 		}
 		txn.CAS(s.PrivateKey(m.kid), b, 0)
 	}
+	if ch.rewrite {
+		// seal and rekey: every stored private key again, sealed under
+		// ch.sealWith, each a check-and-set on the index read.
+		kids := make([]string, 0, len(snap.private))
+		for kid := range snap.private {
+			kids = append(kids, kid)
+		}
+		slices.Sort(kids)
+		for _, kid := range kids {
+			p := snap.private[kid]
+			d, err := s.docFor(ch, p.mat, p.doc.CreatedAt)
+			if err != nil {
+				return nil, err
+			}
+			b, err := json.Marshal(d)
+			if err != nil {
+				return nil, err
+			}
+			txn.CAS(s.PrivateKey(kid), b, p.index)
+		}
+	}
 	var legacy []byte
 	if ch.ring.LegacyPath != "" {
 		cur := ch.ring.CurrentKey()
 		m := mats[cur.Kid]
 		if m == nil || m.alg != HS256 {
-			return nil, fmt.Errorf("internal error: no HS256 secret for current key %s", cur.Kid)
+			return nil, &BrokenError{Path: s.o.Path, Kid: cur.Kid, Key: s.PrivateKey(cur.Kid)}
 		}
-		legacy, _ = json.Marshal(map[string]string{"key": string(m.signer.([]byte))})
+		legacy = legacyValue(string(m.signer.([]byte)), ch.ring.Generation)
 		var idx uint64
 		if snap.Legacy != nil {
 			idx = snap.Legacy.ModifyIndex
 		}
-		if snap.Legacy == nil || string(snap.Legacy.Value) != string(legacy) {
+		// Written only when the secret changes, and then with the new
+		// generation beside it, so no write repeats an earlier value.
+		if old, err := parseLegacy(valueOf(snap.Legacy)); snap.Legacy == nil || err != nil || old.Key != string(m.signer.([]byte)) {
 			txn.CAS(ch.ring.LegacyPath, legacy, idx)
 		} else {
 			txn.CheckIndex(ch.ring.LegacyPath, idx)
+			legacy = snap.Legacy.Value
 		}
 	}
 	for _, b := range [][]byte{ringJSON, jwksJSON} {
@@ -583,6 +681,13 @@ func (s *Store) stage(txn *registry.Txn, snap *Snapshot, ch *change, now time.Ti
 		return nil, fmt.Errorf("the change needs %d operations, over Consul's %d per transaction", txn.Len()+auditOps, registry.MaxTxnOps)
 	}
 	return legacy, nil
+}
+
+func valueOf(e *registry.KVEntry) []byte {
+	if e == nil {
+		return nil
+	}
+	return e.Value
 }
 
 // finish fills in the result from the planned ring.

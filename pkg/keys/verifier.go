@@ -23,6 +23,7 @@ type Verifier struct {
 	ks     atomic.Pointer[KeySet]
 	loaded chan struct{}
 	once   sync.Once
+	legacy legacyState // WithLegacySecret (verifier_legacy.go)
 }
 
 // NewVerifier returns a verifier for the ring at WithPath. It holds no keys
@@ -55,6 +56,9 @@ func StartVerifier(ctx context.Context, w registry.KVWatcher, opts ...Option) (*
 // one bad write must not lock every client out. A deleted JWKS empties the
 // set: the ring was removed on purpose.
 func (v *Verifier) Run(ctx context.Context) error {
+	if v.o.LegacySecret {
+		go func() { _ = v.runLegacy(ctx) }()
+	}
 	return registry.FollowKV(ctx, v.w, v.key, registry.FollowOptions{Wait: v.o.Wait, OnError: v.o.OnError},
 		func(e *registry.KVEntry) {
 			ks := &KeySet{keys: map[string]verifyKey{}}
@@ -74,6 +78,7 @@ func (v *Verifier) Run(ctx context.Context) error {
 				v.o.OnError(fmt.Errorf("%s does not exist: no token verifies until the ring is created (microctl key init)", v.key))
 			}
 			v.ks.Store(ks)
+			v.remerge()
 			v.once.Do(func() { close(v.loaded) })
 			if v.o.OnUpdate != nil {
 				v.o.OnUpdate(ks)
@@ -96,7 +101,7 @@ func (v *Verifier) KeySet() *KeySet { return v.ks.Load() }
 
 // Verify checks token with the keys loaded now; see KeySet.Verify.
 func (v *Verifier) Verify(token string) (*Verified, error) {
-	return v.ks.Load().Verify(token, v.o.Clock(), v.o.Leeway)
+	return v.keySet().Verify(token, v.o.Clock(), v.o.Leeway)
 }
 
 type verifiedKey struct{}

@@ -125,6 +125,11 @@ func (ks *KeySet) Verify(token string, now time.Time, leeway time.Duration) (*Ve
 	}
 	kid, _ := hdr.KeyID()
 	if kid == "" {
+		if a.String() == string(HS256) {
+			if legacy := ks.legacyKeys(); len(legacy) > 0 {
+				return ks.verifyKidless(token, legacy, now, leeway)
+			}
+		}
 		return nil, reject("", ErrNoKid, "")
 	}
 	k, ok := ks.keys[kid]
@@ -134,6 +139,40 @@ func (ks *KeySet) Verify(token string, now time.Time, leeway time.Duration) (*Ve
 	if a.String() != string(k.alg) {
 		return nil, reject(kid, ErrAlgMismatch, "header says %s, key %s is %s", a.String(), kid, k.alg)
 	}
+	return ks.verifyWith(token, k, now, leeway)
+}
+
+// legacyKeys are the set's HS256 secrets, the current one first: a set has
+// them only in legacy mode (Store.KeySet), never from a JWKS.
+func (ks *KeySet) legacyKeys() []verifyKey {
+	var out []verifyKey
+	for _, kid := range ks.Kids() {
+		if k := ks.keys[kid]; k.alg == HS256 {
+			if kid == ks.Current {
+				out = append([]verifyKey{k}, out...)
+			} else {
+				out = append(out, k)
+			}
+		}
+	}
+	return out
+}
+
+// verifyKidless checks a token without a kid, as the seed's gateway issues
+// them, against each legacy secret. The first secret whose signature holds
+// decides: its verdict (expired, not yet valid, ...) is the answer.
+func (ks *KeySet) verifyKidless(token string, legacy []verifyKey, now time.Time, leeway time.Duration) (*Verified, error) {
+	for _, k := range legacy {
+		if _, err := jws.Verify([]byte(token), jws.WithKey(HS256.jwa(), k.key)); err != nil {
+			continue
+		}
+		return ks.verifyWith(token, k, now, leeway)
+	}
+	return nil, reject("", ErrSignature, "the token has no kid, and none of the ring's %d legacy HS256 secrets verifies it", len(legacy))
+}
+
+func (ks *KeySet) verifyWith(token string, k verifyKey, now time.Time, leeway time.Duration) (*Verified, error) {
+	kid := k.kid
 	if !k.retireAfter.IsZero() && !now.Before(k.retireAfter) {
 		return nil, reject(kid, ErrRetired, "%s retired at %s", kid, k.retireAfter.UTC().Format(time.RFC3339))
 	}

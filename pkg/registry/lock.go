@@ -152,9 +152,19 @@ func (c *Client) AcquireLock(ctx context.Context, key string, value []byte, opts
 			}
 			continue
 		}
-		if _, _, err := c.KVWatch(ctx, key, e.ModifyIndex, remaining); err != nil {
+		// Wait at most half the session's TTL at a time and renew it after
+		// each wait: a session that waited longer than its TTL unrenewed
+		// would be invalidated right after it acquired the lock.
+		if _, _, err := c.KVWatch(ctx, key, e.ModifyIndex, min(remaining, o.TTL/2)); err != nil {
 			destroy()
 			return nil, err
+		}
+		if se, _, err := c.API.Session().Renew(id, wq); err != nil || se == nil {
+			destroy()
+			if err == nil {
+				err = fmt.Errorf("session %s expired while waiting", id)
+			}
+			return nil, fmt.Errorf("wait for lock %s: %w", key, c.Err(err))
 		}
 	}
 }

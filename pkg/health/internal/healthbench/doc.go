@@ -6,7 +6,7 @@
 // It is a Go benchmark that starts a private Consul agent:
 //
 //	eval "$(scripts/testenv.sh env)"
-//	go test -run '^$' -bench . -benchtime 5x ./pkg/health/internal/healthbench/
+//	go test -run '^$' -bench Health -benchtime 5x ./pkg/health/internal/healthbench/
 //
 // Results and the exact command are in docs/benchmarks.md.
 package healthbench
