@@ -23,6 +23,14 @@
 #    $SERVER_CPU with one loop/GOMAXPROCS 1, loaded by wrk on $CLIENT_CPU;
 #    server CPU and system calls per request by perf stat -p.
 #
+# 5. HTTPS. microctl serve --tls --loops 1 (its throwaway certificate) on
+#    $SERVER_CPU; microctl bench and wrk (Debian's links OpenSSL) on
+#    $CLIENT_CPU, with keep-alive and with a new connection, so a new
+#    handshake, per request (Connection: close).
+#
+# SECTIONS picks what to run (default: all): clients rate memory servers
+# https; rate needs clients (it runs at 95% of wrk's rate there).
+#
 # The machine may be shared: for every round the script also measures the
 # CPU that everything else used meanwhile ("background"); a round above
 # BG_MAX percent of a CPU (default 15) is run again, up to RETRIES times.
@@ -60,10 +68,13 @@ free_port() {
 PORT_TARGET=${PORT_TARGET:-$(free_port 28080)}
 PORT_GNET=${PORT_GNET:-$(free_port 28180)}
 PORT_NETHTTP=${PORT_NETHTTP:-$(free_port 28280)}
+PORT_TLS=${PORT_TLS:-$(free_port 28380)}
 # A round during which other processes used more than BG_MAX percent of a
 # CPU is run again, up to RETRIES times (the machine is shared: compare like
 # with like). The report shows each kept round's background.
 BG_MAX=${BG_MAX:-15}
+SECTIONS=${SECTIONS:-clients rate memory servers https}
+want() { case " $SECTIONS " in *" $1 "*) return 0 ;; esac; return 1; }
 RETRIES=${RETRIES:-3}
 
 log() { echo "bench: $*" >&2; }
@@ -264,11 +275,14 @@ CLIENTS=(microctl wrk bombardier hey)
 	echo "microctl: $(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo unknown)$(cd "$ROOT" && git diff --quiet 2>/dev/null || echo ' (modified)')"
 } >"$OUT/machine.txt"
 
-log "clients: target microctl serve on CPU $SERVER_CPU, clients on CPU $CLIENT_CPU, -c $CONNS, $DURATION, $ROUNDS rounds"
-start_server target "$PORT_TARGET" "$MICROCTL" serve --addr "127.0.0.1:$PORT_TARGET" --loops 1
-TARGET_PID=$SERVER_PID
+want rate && ! want clients && die "SECTIONS: rate needs clients"
+if want clients || want memory; then
+	start_server target "$PORT_TARGET" "$MICROCTL" serve --addr "127.0.0.1:$PORT_TARGET" --loops 1
+	TARGET_PID=$SERVER_PID
+fi
 : >"$OUT/clients.tsv"
-for round in $(seq 1 "$ROUNDS"); do
+want clients && log "clients: target microctl serve on CPU $SERVER_CPU, clients on CPU $CLIENT_CPU, -c $CONNS, $DURATION, $ROUNDS rounds"
+want clients && for round in $(seq 1 "$ROUNDS"); do
 	# Rotate the order so no client always runs first (or last).
 	for k in 0 1 2 3; do
 		tool=${CLIENTS[$(((k + round - 1) % 4))]}
@@ -297,7 +311,7 @@ RATE=$(awk -v m="$WRK_MAX" 'BEGIN {printf "%d", 0.95 * m}')
 # themselves, not the client's CPU, are the limit. The second row of each
 # round gives the same rate twice the connections, and the client's CPU
 # utilisation shows whether the client had room.
-for round in $(seq 1 "$ROUNDS"); do
+want rate && for round in $(seq 1 "$ROUNDS"); do
 	for conns in "$CONNS" $((2 * CONNS)); do
 		name=rate-$round-c$conns
 		for attempt in $(seq 1 "$RETRIES"); do
@@ -332,11 +346,15 @@ peak_rss() { # name cmd...: peak RSS in KiB of cmd, pinned to the client CPU
 	wait "$pid" || true
 	echo "$peak"
 }
-log "memory: $BIG_CONNS connections"
-RSS_MICROCTL=$(peak_rss rss-microctl "$MICROCTL" bench -c "$BIG_CONNS" -d "$DURATION" -t 1 --timeout 10s -o json "$URL")
-RSS_MICROCTL_CONNS=$(awk '/^  "connects":/ {gsub(/,/, "", $2); print $2}' "$OUT/rss-microctl.out")
-RSS_WRK=$(peak_rss rss-wrk wrk -t 1 -c "$BIG_CONNS" -d "$DURATION" --timeout 10s "$URL")
-stop_server
+if want memory; then
+	log "memory: $BIG_CONNS connections"
+	RSS_MICROCTL=$(peak_rss rss-microctl "$MICROCTL" bench -c "$BIG_CONNS" -d "$DURATION" -t 1 --timeout 10s -o json "$URL")
+	RSS_MICROCTL_CONNS=$(awk '/^  "connects":/ {gsub(/,/, "", $2); print $2}' "$OUT/rss-microctl.out")
+	RSS_WRK=$(peak_rss rss-wrk wrk -t 1 -c "$BIG_CONNS" -d "$DURATION" --timeout 10s "$URL")
+fi
+if want clients || want memory; then
+	stop_server
+fi
 
 # ---- 4. servers -------------------------------------------------------------
 
@@ -349,9 +367,9 @@ server_cmd() {
 	nethttp) echo "$PORT_NETHTTP $OUT/bin/nethttpserver -addr 127.0.0.1:$PORT_NETHTTP" ;;
 	esac
 }
-log "servers: each on CPU $SERVER_CPU, loaded by wrk -c $CONNS on CPU $CLIENT_CPU, $ROUNDS rounds"
+want servers && log "servers: each on CPU $SERVER_CPU, loaded by wrk -c $CONNS on CPU $CLIENT_CPU, $ROUNDS rounds"
 : >"$OUT/servers.tsv"
-for round in $(seq 1 "$ROUNDS"); do
+want servers && for round in $(seq 1 "$ROUNDS"); do
 	for k in 0 1 2; do
 		srv=${SERVERS[$(((k + round - 1) % 3))]}
 		name=server-$srv-$round
@@ -386,6 +404,47 @@ for round in $(seq 1 "$ROUNDS"); do
 		echo -e "$round\t$srv\t$n\t$rps\t$ms\t$sc\t$bg" >>"$OUT/servers.tsv"
 	done
 done
+
+# ---- 5. https ---------------------------------------------------------------
+
+: >"$OUT/https.tsv"
+: >"$OUT/https-close.tsv"
+if want https; then
+	log "https: microctl serve --tls on CPU $SERVER_CPU; microctl bench and wrk on CPU $CLIENT_CPU, keep-alive and Connection: close"
+	start_server tls "$PORT_TLS" "$MICROCTL" serve --tls --addr "127.0.0.1:$PORT_TLS" --loops 1
+	CERT=$(grep -o '/[^ ]*\.pem' "$OUT/server-tls.log" | head -1)
+	[ -n "$CERT" ] || die "microctl serve --tls named no certificate file; see $OUT/server-tls.log"
+	URL_TLS=https://127.0.0.1:$PORT_TLS/
+	HTTPS_TOOLS=(microctl wrk)
+	for round in $(seq 1 "$ROUNDS"); do
+		for mode in keepalive close; do
+			tsv=$OUT/https.tsv
+			hdr=()
+			if [ "$mode" = close ]; then
+				tsv=$OUT/https-close.tsv
+				hdr=(-H "Connection: close")
+			fi
+			for k in 0 1; do
+				tool=${HTTPS_TOOLS[$(((k + round - 1) % 2))]}
+				name=https-$mode-$tool-$round
+				for attempt in $(seq 1 "$RETRIES"); do
+					log "round $round: https $mode $tool"
+					if [ "$tool" = microctl ]; then
+						measure "$name" "$MICROCTL" bench -c "$CONNS" -d "$DURATION" -t 1 --timeout 5s --cacert "$CERT" "${hdr[@]}" -o json "$URL_TLS"
+					else
+						measure "$name" wrk -t 1 -c "$CONNS" -d "$DURATION" --timeout 5s "${hdr[@]}" "$URL_TLS"
+					fi
+					read -r ms sc bg <"$OUT/$name.count"
+					sleep 1
+					quiet "$bg" && break
+				done
+				read -r n rps < <(parse_result "$tool" "$OUT/$name.out")
+				echo -e "$round\t$tool\t$n\t$rps\t$ms\t$sc\t$bg" >>"$tsv"
+			done
+		done
+	done
+	stop_server
+fi
 
 # ---- report -----------------------------------------------------------------
 
@@ -431,13 +490,16 @@ compare_tables() {
 	echo
 	sed 's/^/    /' "$OUT/machine.txt"
 	echo
-	echo "Command: \`bench/run.sh\` (DURATION=$DURATION CONNS=$CONNS ROUNDS=$ROUNDS); medians over the rounds."
+	echo "Command: \`bench/run.sh\` (DURATION=$DURATION CONNS=$CONNS ROUNDS=$ROUNDS SECTIONS=\"$SECTIONS\"); medians over the rounds."
 	echo "CPU and system calls counted with: $COUNTER$([ "$COUNTER" = strace ] && echo ' (slows the client: req/s not comparable)')."
 	echo
+	if want clients; then
 	echo "### Clients against one target (microctl serve --loops 1 on CPU $SERVER_CPU; client on CPU $CLIENT_CPU; -c $CONNS, $DURATION)"
 	echo
 	compare_tables "$OUT/clients.tsv" client " during the run; a round above $BG_MAX% was run again, up to $RETRIES times" "${CLIENTS[@]}"
 	echo
+	fi
+	if want rate; then
 	echo "### Constant rate (-R) at 95% of wrk's maximum"
 	echo
 	echo "| round | connections | target req/s | achieved req/s | achieved/target | p99 corrected | p99 uncorrected | client CPU busy | background |"
@@ -446,6 +508,8 @@ compare_tables() {
 		echo "| $round | $conns | $RATE | $(fmt "$achieved" 1) | $(awk -v a="$achieved" -v t="$RATE" 'BEGIN {printf "%.4f", a/t}') | $(fmt "$p99") µs | $(fmt "$p99u") µs | $busy% | $bg% |"
 	done <"$OUT/rate.tsv"
 	echo
+	fi
+	if want memory; then
 	echo "### Memory with $BIG_CONNS connections (peak RSS, VmHWM)"
 	echo
 	echo "| client | peak RSS |"
@@ -453,9 +517,22 @@ compare_tables() {
 	echo "| microctl bench ($RSS_MICROCTL_CONNS connections established) | $(awk -v k="$RSS_MICROCTL" 'BEGIN {printf "%.1f MiB", k/1024}') |"
 	echo "| wrk | $(awk -v k="$RSS_WRK" 'BEGIN {printf "%.1f MiB", k/1024}') |"
 	echo
+	fi
+	if want servers; then
 	echo "### Servers under the same load (wrk -t 1 -c $CONNS on CPU $CLIENT_CPU; server on CPU $SERVER_CPU, one loop)"
 	echo
 	compare_tables "$OUT/servers.tsv" server "" "${SERVERS[@]}"
 	echo
+	fi
+	if want https; then
+	echo "### HTTPS, keep-alive (microctl serve --tls --loops 1 on CPU $SERVER_CPU; client on CPU $CLIENT_CPU; -c $CONNS, $DURATION)"
+	echo
+	compare_tables "$OUT/https.tsv" client " during the run" "${HTTPS_TOOLS[@]}"
+	echo
+	echo "### HTTPS, a new connection and handshake per request (Connection: close)"
+	echo
+	compare_tables "$OUT/https-close.tsv" client " during the run" "${HTTPS_TOOLS[@]}"
+	echo
+	fi
 	echo "Raw output: $OUT"
 } | tee "$OUT/results.md"

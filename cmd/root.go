@@ -29,6 +29,7 @@ import (
 	"github.com/microctl/microctl/cmd/stack"
 	"github.com/microctl/microctl/cmd/swarm"
 	"github.com/microctl/microctl/cmd/version"
+	"github.com/microctl/microctl/internal/boundhttp"
 	"github.com/microctl/microctl/internal/cmdutil"
 	"github.com/microctl/microctl/internal/hint"
 )
@@ -66,6 +67,7 @@ unhealthy or did not converge, 130 interrupted.`,
 	pf := root.PersistentFlags()
 	f.ConsulFlags.Register(pf)
 	f.DockerFlags.Register(pf)
+	f.Timeout.Register(pf)
 	pf.BoolVar(&noColor, "no-color", false, "no colour and no redrawn progress (also: NO_COLOR)")
 
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
@@ -91,8 +93,46 @@ unhealthy or did not converge, 130 interrupted.`,
 		nodecmd.NewCmdNode(f),
 		call.NewCmdCall(f, nil),
 	)
+	// cobra adds its help and completion commands only when it executes,
+	// after markUsageErrors would have run: add them now so that
+	// `completion nosuch` is a usage error like any unknown command, and
+	// replace help with one that refuses an unknown topic (cobra's prints
+	// "Unknown help topic" and exits 0).
+	root.SetHelpCommand(newHelpCmd(root))
+	root.InitDefaultHelpCmd()
+	root.InitDefaultCompletionCmd()
 	markUsageErrors(root)
 	return root
+}
+
+func newHelpCmd(root *cobra.Command) *cobra.Command {
+	return &cobra.Command{
+		Use:   "help [command]",
+		Short: "Help about any command",
+		Long:  "Help provides help for any command in the application.\nSimply type microctl help [path to command] for full details.",
+		ValidArgsFunction: func(c *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
+			cmd, _, err := root.Find(args)
+			if err != nil {
+				return nil, cobra.ShellCompDirectiveNoFileComp
+			}
+			var names []string
+			for _, sub := range cmd.Commands() {
+				if sub.IsAvailableCommand() {
+					names = append(names, sub.Name())
+				}
+			}
+			return names, cobra.ShellCompDirectiveNoFileComp
+		},
+		RunE: func(c *cobra.Command, args []string) error {
+			cmd, rest, err := root.Find(args)
+			if err != nil || cmd == nil || len(rest) > 0 {
+				return cmdutil.Usagef("unknown help topic %q", strings.Join(args, " "))
+			}
+			cmd.InitDefaultHelpFlag()
+			cmd.InitDefaultVersionFlag()
+			return cmd.Help()
+		},
+	}
 }
 
 // markUsageErrors makes every error that cobra raises before a command's
@@ -184,6 +224,9 @@ func ExitCode(err error) int {
 
 // report prints err on one line and returns its exit code.
 func report(w io.Writer, cmd *cobra.Command, err error) int {
+	// An error can quote what it got (a name, a daemon's message, a
+	// server's answer): shown, never executed.
+	w = cmdutil.NewSafeWriter(w)
 	code := ExitCode(err)
 	var unhealthy *cmdutil.UnhealthyError
 	switch {
@@ -201,6 +244,16 @@ func report(w io.Writer, cmd *cobra.Command, err error) int {
 	case code == cmdutil.ExitInterrupted:
 		fmt.Fprintln(w, "interrupted")
 	default:
+		// A request that got no answer, or a server that is not what it
+		// should be, is said once in its own words, whatever the layers
+		// above wrapped around it.
+		var te *boundhttp.TimeoutError
+		var we *boundhttp.WrongPeerError
+		if errors.As(err, &te) {
+			err = te
+		} else if errors.As(err, &we) {
+			err = we
+		}
 		msg := oneLine(err.Error())
 		if h := hint.Of(err); h != "" {
 			msg += " (" + h + ")"

@@ -67,9 +67,10 @@ type Result struct {
 // override) the test process's environment.
 func microctl(t *testing.T, env []string, args ...string) Result {
 	t.Helper()
+	bin := binary(t, ".") // built first: on a loaded machine the build alone can take minutes
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, binary(t, "."), args...)
+	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Env = append(os.Environ(), env...)
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut

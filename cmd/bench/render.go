@@ -27,12 +27,32 @@ func render(o *Options, res *bench.Result) error {
 		fmt.Fprintf(w, " (%d addresses)", len(res.Targets))
 	}
 	fmt.Fprintln(w)
-	fmt.Fprintf(w, "engine     %s, %d loops, %d connections, pipeline %d\n",
-		res.Engine, res.Settings.Loops, res.Settings.Connections, res.Settings.Pipeline)
+	if res.Settings.Streams > 0 {
+		fmt.Fprintf(w, "engine     %s, %d loops, %d connections, %s, %d streams each\n",
+			res.Engine, res.Settings.Loops, res.Settings.Connections, res.Settings.Protocol, res.Settings.Streams)
+	} else {
+		fmt.Fprintf(w, "engine     %s, %d loops, %d connections, pipeline %d\n",
+			res.Engine, res.Settings.Loops, res.Settings.Connections, res.Settings.Pipeline)
+	}
 	fmt.Fprintf(w, "elapsed    %.2fs%s\n", res.ElapsedSeconds, map[bool]string{true: " (interrupted)"}[res.Interrupted])
 	fmt.Fprintf(w, "requests   %d (%.1f/s), %d sent\n", res.Requests, res.RequestsPerSec, res.Sent)
 	if res.Rate != nil {
-		fmt.Fprintf(w, "rate       %.1f/s of %g/s asked (%.2f%%)\n", res.Rate.Achieved, res.Rate.Target, 100*res.Rate.Ratio)
+		fmt.Fprintf(w, "rate       %.1f/s of %.1f/s asked (%.2f%%)\n", res.Rate.Achieved, res.Rate.Target, 100*res.Rate.Ratio)
+	}
+	for i, st := range res.Settings.Stages {
+		label := "stages"
+		if i > 0 {
+			label = ""
+		}
+		if st.From == st.To {
+			fmt.Fprintf(w, "%-10s %g/s for %s\n", label, st.From, st.Duration)
+		} else {
+			fmt.Fprintf(w, "%-10s %g/s to %g/s over %s\n", label, st.From, st.To, st.Duration)
+		}
+	}
+	if t := res.TLS; t != nil {
+		fmt.Fprintf(w, "tls        %s, %s, alpn %q; %d handshakes (%d resumed), connect+handshake p50 %s p99 %s\n",
+			t.Version, t.CipherSuite, t.ALPN, t.Handshakes, t.Resumed, bench.FormatUS(t.Connect.P50US), bench.FormatUS(t.Connect.P99US))
 	}
 	fmt.Fprintf(w, "transfer   %s read (%s/s), %s written\n",
 		bytesIEC(float64(res.BytesRead)), bytesIEC(res.BytesPerSec), bytesIEC(float64(res.BytesWritten)))
@@ -52,8 +72,29 @@ func render(o *Options, res *bench.Result) error {
 	if err := t.Flush(); err != nil {
 		return err
 	}
+	if len(res.Settings.Stages) > 0 && len(res.Timeline) > 0 {
+		fmt.Fprintln(w)
+		tt := cmdutil.NewTable(w, "SECOND", "TARGET/S", "SENT/S", "ANSWERED/S")
+		for _, p := range res.Timeline {
+			tt.Row(fmt.Sprint(p.Second), fmt.Sprintf("%.1f", p.TargetRPS), fmt.Sprintf("%.1f", p.SentRPS), fmt.Sprintf("%.1f", p.AchievedRPS))
+		}
+		if err := tt.Flush(); err != nil {
+			return err
+		}
+	}
 	if res.Latency.Clamped > 0 {
 		fmt.Fprintf(w, "(%d latencies above an hour were recorded as an hour)\n", res.Latency.Clamped)
+	}
+	if len(res.ByTarget) > 0 {
+		fmt.Fprintln(w)
+		tt := cmdutil.NewTable(w, "TARGET", "SENT", "RESPONSES", "ERRORS", "STATUS", "P50", "P99", "MAX")
+		for _, t := range res.ByTarget {
+			tt.Row(t.Method+" "+t.URL, fmt.Sprint(t.Sent), fmt.Sprint(t.Requests), fmt.Sprint(t.Errors), bench.StatusSummary(t.Status),
+				bench.FormatUS(t.Latency.P50US), bench.FormatUS(t.Latency.P99US), bench.FormatUS(t.Latency.MaxUS))
+		}
+		if err := tt.Flush(); err != nil {
+			return err
+		}
 	}
 	if len(res.Status) > 0 {
 		fmt.Fprintln(w)
@@ -70,9 +111,30 @@ func render(o *Options, res *bench.Result) error {
 			return err
 		}
 	}
+	if len(res.SLO) > 0 {
+		fmt.Fprintln(w)
+		st := cmdutil.NewTable(w, "SLO", "MEASURED", "VERDICT")
+		for _, s := range res.SLO {
+			verdict := "pass"
+			if !s.Pass {
+				verdict = "FAIL"
+			}
+			st.Row(s.Limit, bench.FormatSLOValue(s), verdict)
+		}
+		if err := st.Flush(); err != nil {
+			return err
+		}
+		if res.SLOAbort != "" {
+			fmt.Fprintf(w, "stopped early (--slo-abort): %s\n", res.SLOAbort)
+		}
+	}
 	e := res.Errors
-	fmt.Fprintf(w, "\nerrors     %d: connect %d, read %d, write %d, timeout %d, parse %d, closed %d\n",
+	fmt.Fprintf(w, "\nerrors     %d: connect %d, read %d, write %d, timeout %d, parse %d, closed %d",
 		e.Total, e.Connect, e.Read, e.Write, e.Timeout, e.Parse, e.Closed)
+	if res.TLS != nil || e.TLS > 0 {
+		fmt.Fprintf(w, ", tls %d", e.TLS)
+	}
+	fmt.Fprintln(w)
 	kinds := make([]string, 0, len(e.First))
 	for k := range e.First {
 		kinds = append(kinds, k)
@@ -116,7 +178,8 @@ func newProgress(io *cmdutil.IOStreams) *progress {
 func (p *progress) update(s bench.Progress) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	fmt.Fprintf(p.io.ErrOut, "\r\033[K%5.1fs  %d requests  %.0f/s  %d errors", s.Elapsed.Seconds(), s.Requests, s.RequestsPerSec, s.Errors)
+	fmt.Fprintf(p.io.ErrOut, "\r\033[K%5.1fs  %d requests  %.0f/s  p50 %s  p99 %s  %d errors",
+		s.Elapsed.Seconds(), s.Requests, s.RequestsPerSec, bench.FormatUS(s.P50US), bench.FormatUS(s.P99US), s.Errors)
 	p.out = true
 }
 

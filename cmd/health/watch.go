@@ -132,7 +132,7 @@ func watchRun(ctx context.Context, opts *WatchOptions) error {
 		}
 		for _, s := range opts.Services {
 			if err := health.CheckServices([]string{s}, names, false); err != nil {
-				fmt.Fprintf(opts.IO.ErrOut, "warning: %v; watching for it\n", err)
+				fmt.Fprintln(opts.IO.ErrOut, cmdutil.Sanitize(fmt.Sprintf("warning: %v; watching for it", err)))
 			}
 		}
 	}
@@ -145,7 +145,7 @@ func watchRun(ctx context.Context, opts *WatchOptions) error {
 		Services: opts.Services, Defaults: opts.Defaults, Wait: opts.Wait,
 		FlapTransitions: opts.FlapTransitions, FlapWindow: opts.FlapWindow,
 		OnError: func(err error, retry time.Duration) {
-			fmt.Fprintf(opts.IO.ErrOut, "warning: %v; retrying in %s\n", err, retry.Round(100*time.Millisecond))
+			fmt.Fprintln(opts.IO.ErrOut, cmdutil.Sanitize(fmt.Sprintf("warning: %v; retrying in %s", err, retry.Round(100*time.Millisecond))))
 		},
 		Ready: func(ins []health.Instance) {
 			n := map[string]bool{}
@@ -200,11 +200,13 @@ func FormatEvent(e health.Event) string {
 		detail = fmt.Sprintf("%s (%s) added, %s", e.Check, e.Kind, e.To)
 	case health.EventCheckRemoved:
 		detail = fmt.Sprintf("%s (%s) removed, was %s", e.Check, e.Kind, e.From)
+	case health.EventReconnected:
+		subject, detail = "consul", e.Output
 	case health.EventFlapping:
 		detail = fmt.Sprintf("%s (%s) is flapping: %d transitions within %s, now %s", e.Check, e.Kind, e.Transitions,
 			e.Window.Duration(), e.To)
 	}
-	return strings.Join([]string{ts, fmt.Sprintf("%-13s", e.Type), subject, detail}, " ")
+	return cmdutil.Sanitize(strings.Join([]string{ts, fmt.Sprintf("%-13s", e.Type), subject, detail}, " "))
 }
 
 func since(e health.Event) string {

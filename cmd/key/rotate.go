@@ -2,6 +2,7 @@ package key
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -113,6 +114,10 @@ func runRotate(ctx context.Context, opts *RotateOptions) error {
 	}
 	res, err := s.Rotate(ctx, keys.RotateOptions{Grace: opts.Grace, Force: opts.Force, Revoke: opts.Revoke,
 		Alg: alg, Bits: opts.Bits, DryRun: opts.DryRun})
+	var ae *keys.AlgError
+	if errors.As(err, &ae) {
+		return &cmdutil.UsageError{Err: err}
+	}
 	if err != nil {
 		return err
 	}

@@ -102,9 +102,9 @@ func getRun(ctx context.Context, opts *GetOptions) error {
 }
 
 func renderInstance(w io.Writer, in health.Instance, nodeAddr string) {
-	fmt.Fprintln(w, in.ID)
+	fmt.Fprintln(w, cmdutil.Sanitize(in.ID))
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	kv := func(k, v string) { fmt.Fprintf(tw, "  %s\t%s\n", k, oneLine(v)) }
+	kv := func(k, v string) { fmt.Fprintf(tw, "  %s\t%s\n", k, cmdutil.Sanitize(oneLine(v))) }
 	kv("status", in.Status)
 	kv("address", hostPort(in.Address, in.Port))
 	kv("node", fmt.Sprintf("%s (%s)", in.Node, nodeAddr))

@@ -104,7 +104,7 @@ func pruneRun(ctx context.Context, opts *PruneOptions) error {
 		return err
 	}
 	for _, s := range obs.Spared {
-		fmt.Fprintf(opts.IO.ErrOut, "spared %s (%s, node %s): %s\n", s.Instance, s.Service, s.Node, s.Reason)
+		fmt.Fprintln(opts.IO.ErrOut, cmdutil.Sanitize(fmt.Sprintf("spared %s (%s, node %s): %s", s.Instance, s.Service, s.Node, s.Reason)))
 	}
 	if opts.DryRun || len(obs.Candidates) == 0 {
 		if opts.Output.JSON() {

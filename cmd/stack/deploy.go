@@ -96,6 +96,11 @@ Exit codes: 0 converged, 1 error (bad file, engine refused), 2 usage,
 			if opts.Timeout <= 0 {
 				return cmdutil.Usagef("--timeout must be positive")
 			}
+			if cmd.Flags().Changed("stack") {
+				if err := cmdutil.CheckProjectName(opts.Stack); err != nil {
+					return err
+				}
+			}
 			if _, err := stk.ParseResolveImage(opts.ResolveImage); err != nil {
 				return cmdutil.Usagef("%v", err)
 			}

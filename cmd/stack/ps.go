@@ -45,6 +45,9 @@ Environment: DOCKER_HOST, DOCKER_TLS_VERIFY, DOCKER_CERT_PATH.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 1 {
+				if err := cmdutil.CheckStackName(args[0]); err != nil {
+					return err
+				}
 				opts.Stack = args[0]
 			}
 			if runF != nil {

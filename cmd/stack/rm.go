@@ -38,6 +38,9 @@ Environment: DOCKER_HOST, DOCKER_TLS_VERIFY, DOCKER_CERT_PATH.`,
 		Example: `  microctl rm demo`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := cmdutil.CheckStackName(args[0]); err != nil {
+				return err
+			}
 			opts.Stack = args[0]
 			if runF != nil {
 				return runF(cmd.Context(), opts)

@@ -2,6 +2,7 @@ package stack
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"github.com/docker/docker/client"
@@ -43,6 +44,16 @@ Environment: DOCKER_HOST, DOCKER_TLS_VERIFY, DOCKER_CERT_PATH.`,
   microctl scale demo_greeter=2 demo_gateway=1`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			// The same service twice is a mistake to point out, not a
+			// last-one-wins to apply silently.
+			seen := map[string]bool{}
+			for _, a := range args {
+				name, _, _ := strings.Cut(a, "=")
+				if seen[name] {
+					return cmdutil.Usagef("%s is given more than once", name)
+				}
+				seen[name] = true
+			}
 			r, err := stk.ParseScale(args)
 			if err != nil {
 				return cmdutil.Usagef("%v", err)

@@ -48,3 +48,41 @@ func Unhealthy(format string, a ...any) error {
 // ErrSilent ends a command with exit code 1 without printing anything more:
 // the command has already said what went wrong.
 var ErrSilent = errors.New("silent error")
+
+// CheckStackName refuses, as a usage error, a stack name no stack can have
+// (empty, spaces, control characters, '/', ':'): the rule of docker/cli's
+// stack commands, letters or digits first, then letters, digits, '_', '.'
+// and '-'. Without it, `rm "bad name"` asked the engine and reported
+// "nothing found", as if the name were fine.
+func CheckStackName(name string) error {
+	ok := name != ""
+	for i, r := range name {
+		alnum := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9'
+		if !alnum && (i == 0 || (r != '_' && r != '.' && r != '-')) {
+			ok = false
+			break
+		}
+	}
+	if !ok {
+		return Usagef("invalid stack name %q: use letters, digits, '_', '.' and '-', starting with a letter or digit", name)
+	}
+	return nil
+}
+
+// CheckProjectName is CheckStackName for a stack deploy creates: compose's
+// project-name rule, lowercase letters, digits, '-' and '_', starting with a
+// letter or digit. A bad --stack is a usage error before any file is read.
+func CheckProjectName(name string) error {
+	ok := name != ""
+	for i, r := range name {
+		alnum := r >= 'a' && r <= 'z' || r >= '0' && r <= '9'
+		if !alnum && (i == 0 || (r != '_' && r != '-')) {
+			ok = false
+			break
+		}
+	}
+	if !ok {
+		return Usagef("invalid --stack %q: use lowercase letters, digits, '-' and '_', starting with a letter or digit", name)
+	}
+	return nil
+}

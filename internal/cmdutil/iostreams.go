@@ -33,7 +33,7 @@ type IOStreams struct {
 func System() *IOStreams {
 	return &IOStreams{
 		In:        os.Stdin,
-		Out:       os.Stdout,
+		Out:       NewSafeWriter(os.Stdout),
 		ErrOut:    os.Stderr,
 		stdinTTY:  isTerminal(os.Stdin),
 		stdoutTTY: isTerminal(os.Stdout),

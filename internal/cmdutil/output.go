@@ -75,11 +75,13 @@ func NewTable(w io.Writer, headers ...string) *Table {
 	return t
 }
 
-// Row adds a row. Tabs and newlines inside a cell would break the
-// alignment, so they are replaced by spaces.
+// Row adds a row. Every cell goes through Cell: control characters and
+// escape sequences from Consul or Docker are shown, not executed, a tab or
+// newline cannot break the alignment, and a very long value is cut (-o json
+// has it whole).
 func (t *Table) Row(cells ...string) {
 	for i, c := range cells {
-		cells[i] = strings.NewReplacer("\t", " ", "\n", " ", "\r", " ").Replace(c)
+		cells[i] = Cell(c)
 	}
 	fmt.Fprintln(t.tw, strings.Join(cells, "\t"))
 }

@@ -22,6 +22,11 @@ type Agent struct {
 	Addr string // 127.0.0.1:port of the HTTP API
 	// Token is the initial management token when ACLs are on, "" otherwise.
 	Token string
+
+	bin, node string
+	args      []string
+	cmd       *exec.Cmd
+	done      chan struct{}
 }
 
 // Client returns a client for the agent presenting token ("" for none).
@@ -101,8 +106,18 @@ func StartAgent(t testing.TB, opts ...AgentOption) *Agent {
 	for _, h := range o.extraHCL {
 		args = append(args, "-hcl", h)
 	}
+	a.bin, a.args, a.node = bin, args, node
+	a.start(t)
+	t.Cleanup(a.stop)
+	return a
+}
+
+// start runs the agent and waits until it has a leader (and, with ACLs, a
+// usable management token and its own node in the catalog).
+func (a *Agent) start(t testing.TB) {
+	t.Helper()
 	var logBuf bytes.Buffer
-	cmd := exec.Command(bin, args...)
+	cmd := exec.Command(a.bin, a.args...)
 	cmd.Stdout, cmd.Stderr = &logBuf, &logBuf
 	cmd.Dir = t.TempDir()
 	if err := cmd.Start(); err != nil {
@@ -110,15 +125,7 @@ func StartAgent(t testing.TB, opts ...AgentOption) *Agent {
 	}
 	done := make(chan struct{})
 	go func() { _ = cmd.Wait(); close(done) }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(os.Interrupt)
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-	})
+	a.cmd, a.done = cmd, done
 	c := a.Client(t, a.Token)
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -130,8 +137,8 @@ func StartAgent(t testing.TB, opts ...AgentOption) *Agent {
 			// ACL system has bootstrapped; and a session cannot be created
 			// before the agent's own node is in the catalog ("Missing node
 			// registration"). Wait for both.
-			if (a.Token == "" || aclReady(c)) && nodeRegistered(c, node) {
-				return a
+			if (a.Token == "" || aclReady(c)) && nodeRegistered(c, a.node) {
+				return
 			}
 		}
 		select {
@@ -144,6 +151,34 @@ func StartAgent(t testing.TB, opts ...AgentOption) *Agent {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// stop interrupts the agent and waits for it to exit.
+func (a *Agent) stop() {
+	if a.cmd == nil {
+		return
+	}
+	_ = a.cmd.Process.Signal(os.Interrupt)
+	select {
+	case <-a.done:
+	case <-time.After(10 * time.Second):
+		_ = a.cmd.Process.Kill()
+		<-a.done
+	}
+	a.cmd = nil
+}
+
+// Restart stops the agent and starts it again on the same ports. A dev
+// agent keeps its state in memory, so it comes back empty, its index
+// counting from scratch: what a watcher sees when a real agent loses its
+// state. between runs while it is down (nil for nothing).
+func (a *Agent) Restart(t testing.TB, between func()) {
+	t.Helper()
+	a.stop()
+	if between != nil {
+		between()
+	}
+	a.start(t)
 }
 
 func nodeRegistered(c *registry.Client, node string) bool {

@@ -1,8 +1,11 @@
 package bench
 
 import (
+	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
+	"math/rand/v2"
 	"os"
 	"syscall"
 	"time"
@@ -16,16 +19,30 @@ import (
 
 // endpoint is one address the connections are spread over.
 type endpoint struct {
-	name  string // host:port
-	req   []byte // one request (or the raw TCP payload)
-	batch []byte // Pipeline requests back to back, sent in one write
-	head  bool   // HEAD requests: responses have no body
+	name  string      // host:port
+	req   []byte      // one request (or the raw TCP payload)
+	batch []byte      // Pipeline requests back to back, sent in one write
+	head  bool        // HEAD requests: responses have no body
+	tls   *tls.Config // https: the client configuration (its ServerName set)
+	h2    *h2req      // --http2: the request as header fields
+
+	// With --targets, the requests sent to this address, taken in turn
+	// (or at random) instead of req.
+	treqs []treq
+}
+
+// treq is one target's request, as sent to one address.
+type treq struct {
+	idx  int32 // index in the run's target list (Options.TargetRequests)
+	req  []byte
+	head bool
 }
 
 // flight is a request on the wire.
 type flight struct {
 	due  int64 // when it was due (rate mode) or sent; latency is measured from here
 	sent int64 // when it was written
+	tgt  int32 // with --targets: the target's index
 }
 
 const (
@@ -33,6 +50,7 @@ const (
 	csConnecting
 	csOpen
 	csFinished
+	csHandshake // https: connected, TLS handshake running
 )
 
 // closeReason says why the client itself closed a connection, so that
@@ -41,6 +59,7 @@ const (
 	reasonNone = iota
 	reasonReconnect
 	reasonFailed
+	reasonHandshake // the TLS handshake failed: retry after a backoff
 )
 
 // connState is one of the -c connections, across reconnects.
@@ -48,7 +67,11 @@ type connState struct {
 	lr    *loopRun
 	ep    *endpoint
 	state int
-	c     mnet.Conn
+	c     mnet.Conn // what requests are written to: raw, or a *tlsConn
+	raw   mnet.Conn // the pkg/net connection c writes to, for telling events apart
+	hs    *tlsAdapter
+	tc    *tlsConn
+	h2    *h2conn // --http2
 	p     responseParser
 	got   int // TCP mode: bytes of the current reply received
 
@@ -61,6 +84,22 @@ type connState struct {
 	connectFails int
 	everOpen     bool
 	retry        *mnet.Timer // reconnect after a failed connect
+	next         int         // --targets, round-robin: the next of ep.treqs
+	dialAt       int64       // https: when the connect started (the handshake counts from there)
+}
+
+// resetParser readies the parser for the next response: a HEAD request's
+// has no body.
+func (cs *connState) resetParser() {
+	if cs.ep.treqs == nil {
+		cs.p.reset(cs.ep.head)
+		return
+	}
+	head := false
+	if cs.inflight() > 0 {
+		head = cs.lr.r.o.TargetRequests[cs.flights[cs.fhead].tgt].Method == "HEAD"
+	}
+	cs.p.reset(head)
 }
 
 func (cs *connState) inflight() int { return len(cs.flights) - cs.fhead }
@@ -88,7 +127,10 @@ type loopRun struct {
 	timers   []*mnet.Timer
 	inflight int // requests in flight on all the loop's connections
 
-	pace pacer // rate mode: the loop's schedule
+	pace pacer      // rate mode: the loop's schedule
+	rng  *rand.Rand // --targets --random
+
+	plain []byte // https: decrypted bytes
 }
 
 // OnOpen starts sending on a new connection.
@@ -98,14 +140,29 @@ func (r *runner) OnOpen(c mnet.Conn) {
 		c.Close()
 		return
 	}
-	cs.c = c
+	cs.c, cs.raw = c, c
+	if cs.ep.tls != nil {
+		cs.state = csHandshake
+		cs.hs = startHandshake(c, cs.ep.tls, r.o.Timeout, true, func(tc *tlsConn, err error) { r.handshakeDone(cs, c, tc, err) })
+		return
+	}
+	r.opened(cs)
+}
+
+// opened starts sending on a connection ready for requests.
+func (r *runner) opened(cs *connState) {
+	if r.o.HTTP2 {
+		cs.h2 = newH2Conn()
+		cs.h2.start()
+		cs.lr.st.bytesWritten += uint64(cs.h2.send(cs.c))
+	}
 	cs.state = csOpen
 	cs.connectFails = 0
 	if !cs.everOpen {
 		cs.everOpen = true
 		r.everConnected.Store(true)
 	}
-	cs.p.reset(cs.ep.head)
+	cs.resetParser()
 	cs.got = 0
 	cs.lr.fill(cs, int64(cs.lr.l.Now()))
 }
@@ -114,17 +171,40 @@ func (r *runner) OnOpen(c mnet.Conn) {
 func (r *runner) OnData(c mnet.Conn, in []byte) {
 	cs := c.Context().(*connState)
 	lr := cs.lr
-	if lr.stopping || cs.state != csOpen || cs.c != c {
+	if lr.stopping || cs.raw != c {
+		return
+	}
+	if cs.state != csOpen {
+		if cs.state == csHandshake {
+			lr.st.bytesRead.Add(uint64(len(in)))
+			cs.hs.feed(in)
+		}
+		return
+	}
+	if cs.tc != nil {
+		lr.st.bytesRead.Add(uint64(len(in)))
+		cs.tc.a.feed(in)
+		r.readTLS(cs, c)
 		return
 	}
 	lr.st.bytesRead.Add(uint64(len(in)))
+	r.onPlain(cs, in)
+}
+
+// onPlain handles response bytes (decrypted, with TLS).
+func (r *runner) onPlain(cs *connState, in []byte) {
+	lr := cs.lr
 	now := int64(lr.l.Now())
+	if cs.h2 != nil {
+		r.onH2(cs, in, now)
+		return
+	}
 	if r.o.TCP {
 		cs.got += len(in)
 		for cs.got >= r.o.Expect && cs.inflight() > 0 {
 			cs.got -= r.o.Expect
 			f := cs.popFlight()
-			lr.st.response(0, f.since(now), (now-f.sent)/1e3)
+			lr.st.response(0, f.since(now), (now-f.sent)/1e3, now)
 		}
 		if cs.inflight() == 0 {
 			cs.got = 0 // bytes nobody asked for are counted, not owed to the next request
@@ -147,12 +227,15 @@ func (r *runner) OnData(c mnet.Conn, in []byte) {
 			break
 		}
 		f := cs.popFlight()
-		lr.st.response(cs.p.Status, f.since(now), (now-f.sent)/1e3)
+		lr.st.response(cs.p.Status, f.since(now), (now-f.sent)/1e3, now)
+		if lr.st.byTarget != nil {
+			lr.st.byTarget[f.tgt].response(cs.p.Status, f.since(now))
+		}
 		if cs.p.Close() {
 			lr.reconnect(cs)
 			return
 		}
-		cs.p.reset(cs.ep.head)
+		cs.resetParser()
 	}
 	lr.fill(cs, now)
 }
@@ -161,8 +244,17 @@ func (r *runner) OnData(c mnet.Conn, in []byte) {
 func (r *runner) OnClose(c mnet.Conn, err error) {
 	cs := c.Context().(*connState)
 	lr := cs.lr
-	if cs.c == c {
-		cs.c = nil
+	h2NotReady := cs.raw == c && cs.h2 != nil && !cs.h2.ready
+	if cs.raw == c {
+		cs.c, cs.raw, cs.tc, cs.h2 = nil, nil, nil, nil
+		if cs.hs != nil {
+			// The handshake's goroutine reads what was received, then
+			// sees the end; handshakeDone does the accounting.
+			cs.hs.Close()
+			if cs.state == csHandshake && !lr.stopping {
+				return
+			}
+		}
 	}
 	if lr.stopping || cs.state == csFinished {
 		return
@@ -197,8 +289,22 @@ func (r *runner) OnClose(c mnet.Conn, err error) {
 		}
 		lr.redial(cs)
 		return
+	case reason == reasonHandshake:
+		cs.state = csIdle
+		lr.redial(cs)
+		return
 	case reason != reasonNone:
 		// Closed by the client; already accounted for.
+	case cs.state == csOpen && h2NotReady:
+		// Closed before the server's HTTP/2 SETTINGS: no request went
+		// out, so it uses one up, as a failed connect does, for -n to end.
+		lr.st.fail(ErrClosed, errors.New("closed before the server's HTTP/2 SETTINGS"))
+		if cs.quota > 0 {
+			cs.quota--
+		}
+		if r.o.Rate > 0 {
+			lr.pace.consume()
+		}
 	case cs.state == csOpen:
 		lr.peerClosed(cs, err)
 	}
@@ -218,7 +324,10 @@ func (lr *loopRun) peerClosed(cs *connState, err error) {
 			// The body ran to the end of the connection.
 			f := cs.popFlight()
 			now := int64(lr.l.Now())
-			lr.st.response(cs.p.Status, f.since(now), (now-f.sent)/1e3)
+			lr.st.response(cs.p.Status, f.since(now), (now-f.sent)/1e3, now)
+			if lr.st.byTarget != nil {
+				lr.st.byTarget[f.tgt].response(cs.p.Status, f.since(now))
+			}
 		} else if perr != nil && cs.inflight() > 0 {
 			lr.st.fail(ErrClosed, perr)
 			cs.dropFlights(lr, false)
@@ -253,6 +362,10 @@ func classify(err error) ErrorKind {
 // response, not because anything failed.
 func (cs *connState) dropFlights(lr *loopRun, giveBack bool) {
 	n := cs.inflight()
+	if !giveBack && n > 0 && lr.st.byTarget != nil {
+		// A failure counts once, against the oldest request in flight.
+		lr.st.byTarget[cs.flights[cs.fhead].tgt].errors++
+	}
 	if giveBack && n > 0 {
 		if cs.quota >= 0 {
 			cs.quota += int64(n)
@@ -292,6 +405,9 @@ func (lr *loopRun) afterClose(cs *connState) {
 
 func (lr *loopRun) dial(cs *connState) {
 	cs.state = csConnecting
+	if cs.ep.tls != nil {
+		cs.dialAt = int64(lr.l.Now())
+	}
 	lr.l.Dial(lr.r.addrs[cs.ep.name], cs)
 }
 
@@ -323,11 +439,22 @@ func (lr *loopRun) fill(cs *connState, now int64) {
 		lr.fillPaced(cs, now)
 		return
 	}
+	if cs.h2 != nil {
+		lr.fillH2(cs, now)
+		return
+	}
 	room := o.Pipeline - cs.inflight()
 	if cs.quota >= 0 && int64(room) > cs.quota {
 		room = int(cs.quota)
 	}
-	if room > 0 {
+	if room > 0 && cs.ep.treqs != nil {
+		for i := 0; i < room; i++ {
+			lr.sendTarget(cs, now, now)
+		}
+		if cs.quota > 0 {
+			cs.quota -= int64(room)
+		}
+	} else if room > 0 {
 		if room == o.Pipeline && o.Pipeline > 1 {
 			cs.c.Write(cs.ep.batch)
 		} else {
@@ -411,4 +538,167 @@ func (lr *loopRun) stop() {
 		}
 	}
 	lr.r.loopDone()
+}
+
+// sendTarget writes the next target's request on cs (--targets).
+func (lr *loopRun) sendTarget(cs *connState, due, now int64) {
+	var t *treq
+	if lr.r.o.RandomTargets {
+		t = &cs.ep.treqs[lr.rng.IntN(len(cs.ep.treqs))]
+	} else {
+		t = &cs.ep.treqs[cs.next]
+		cs.next++
+		if cs.next == len(cs.ep.treqs) {
+			cs.next = 0
+		}
+	}
+	if cs.inflight() == 0 {
+		cs.p.reset(t.head)
+	}
+	cs.c.Write(t.req)
+	cs.flights = append(cs.flights, flight{due: due, sent: now, tgt: t.idx})
+	lr.inflight++
+	lr.st.sent++
+	lr.st.bytesWritten += uint64(len(t.req))
+	lr.st.byTarget[t.idx].sent++
+}
+
+// readTLS decrypts what the adapter holds and hands the plaintext on,
+// until crypto/tls needs more bytes.
+func (r *runner) readTLS(cs *connState, c mnet.Conn) {
+	lr := cs.lr
+	for cs.raw == c && cs.state == csOpen && cs.tc != nil {
+		n, err := cs.tc.t.Read(lr.plain)
+		if n > 0 {
+			r.onPlain(cs, lr.plain[:n])
+			continue
+		}
+		if err == nil || err == errWouldBlock {
+			return
+		}
+		// A TLS alert, a bad record, or close_notify: the connection is done.
+		if cs.inflight() > 0 {
+			lr.fail(cs, ErrClosed, fmt.Errorf("tls: %w", err))
+		} else {
+			cs.reason = reasonReconnect
+			cs.c.Close()
+		}
+		return
+	}
+}
+
+// handshakeDone runs on the loop when a connection's TLS handshake ended.
+func (r *runner) handshakeDone(cs *connState, c mnet.Conn, tc *tlsConn, err error) {
+	lr := cs.lr
+	if cs.hs == tc.a {
+		cs.hs = nil
+	}
+	if lr.stopping || cs.state == csFinished {
+		if cs.raw == c {
+			c.Close()
+		}
+		return
+	}
+	open := cs.raw == c
+	if err == nil && r.o.HTTP2 {
+		if p := tc.t.ConnectionState().NegotiatedProtocol; p != "h2" {
+			err = fmt.Errorf("%w: in the TLS handshake (ALPN) it chose %q, not h2", errH2Refused, p)
+		}
+	}
+	if err == nil && open {
+		now := int64(lr.l.Now())
+		st := tc.t.ConnectionState()
+		lr.st.handshake(now-cs.dialAt, &st)
+		cs.c, cs.tc = tc, tc
+		r.opened(cs)
+		// crypto/tls reads ahead: records after the handshake's last (a
+		// session ticket, a response) may already sit in its buffer.
+		r.readTLS(cs, c)
+		return
+	}
+	if err == nil {
+		err = errors.New("connection closed right after the handshake")
+	}
+	terr := &TLSError{Addr: cs.ep.name, Err: err}
+	lr.st.fail(ErrTLS, errors.New(TLSReason(err)))
+	if cs.quota > 0 {
+		cs.quota--
+	}
+	if r.o.Rate > 0 {
+		lr.pace.consume()
+		if lr.pace.done(lr) {
+			lr.stop()
+			return
+		}
+	}
+	cs.connectFails++
+	if !cs.everOpen && cs.connectFails == 1 &&
+		r.neverOpened.Add(1) == r.conns && !r.everConnected.Load() {
+		r.abort(terr) // no handshake ever worked: say why now
+		return
+	}
+	if open {
+		cs.reason = reasonHandshake
+		c.Close()
+		return
+	}
+	cs.state = csIdle
+	lr.redial(cs)
+}
+
+// fillH2 opens as many streams as the connection may have, within the
+// quota, and sends them in one write.
+func (lr *loopRun) fillH2(cs *connState, now int64) {
+	h := cs.h2
+	room := h.room(lr.r.o.Streams)
+	if cs.quota >= 0 && int64(room) > cs.quota {
+		room = int(cs.quota)
+	}
+	for i := 0; i < room; i++ {
+		lr.sendH2(cs, now, now)
+	}
+	if cs.quota > 0 && room > 0 {
+		cs.quota -= int64(room)
+	}
+	lr.st.bytesWritten += uint64(h.send(cs.c))
+	switch {
+	case cs.quota == 0 && cs.inflight() == 0:
+		lr.finish(cs)
+	case h.goaway && cs.inflight() == 0:
+		lr.reconnect(cs) // the server wants no more streams here
+	}
+}
+
+// sendH2 opens one stream (written by the next send).
+func (lr *loopRun) sendH2(cs *connState, due, now int64) {
+	f := flight{due: due, sent: now}
+	cs.h2.request(cs.ep.h2, f)
+	// cs.flights only counts the streams open and keeps the oldest send
+	// time for the timeout sweep; each stream carries its own flight.
+	cs.flights = append(cs.flights, f)
+	lr.inflight++
+	lr.st.sent++
+}
+
+// onH2 reads frames and records the responses they complete.
+func (r *runner) onH2(cs *connState, in []byte, now int64) {
+	lr := cs.lr
+	err := cs.h2.feed(in, func(e h2event) {
+		cs.popFlight()
+		if e.reset {
+			lr.st.fail(ErrClosed, errors.New("http2: stream reset by the server"))
+			return
+		}
+		lr.st.response(e.status, e.f.since(now), (now-e.f.sent)/1e3, now)
+	})
+	if errors.Is(err, errH2Refused) {
+		r.abort(fmt.Errorf("%s: %w", cs.ep.name, err)) // no point in asking again
+		return
+	}
+	if err != nil {
+		lr.fail(cs, ErrParse, err)
+		return
+	}
+	lr.st.bytesWritten += uint64(cs.h2.send(cs.c)) // acks and window updates
+	lr.fill(cs, now)
 }

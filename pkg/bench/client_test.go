@@ -503,7 +503,8 @@ func TestValidate(t *testing.T) {
 		{"bad method", []Option{WithURL("http://x/"), WithMethod("GE T")}, "method"},
 		{"content-length header", []Option{WithURL("http://x/"), WithHeaders(Header{"Content-Length", "3"})}, "Content-Length"},
 		{"tcp without payload", []Option{WithTargets("x:1"), WithTCP(0)}, "payload"},
-		{"https", []Option{WithURL("https://x/")}, "https is not supported"},
+		{"ftp", []Option{WithURL("ftp://x/")}, "not http or https"},
+		{"stages at zero", []Option{WithURL("http://x/"), WithStages(Stage{Duration: time.Second})}, "sends no request"},
 		{"bad port", []Option{WithURL("http://x:99999/")}, "port"},
 	}
 	for _, tc := range tests {

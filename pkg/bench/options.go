@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"runtime"
@@ -32,7 +33,34 @@ type Options struct {
 	Timeout     time.Duration // per request, and per connect; default 2s
 	Pipeline    int           // requests in flight per connection; default 1
 	Rate        float64       // requests per second over all connections; 0: as fast as possible
-	Engine      string        // pkg/net engine: "" for the platform's best
+	// Stages, when set, is a rate schedule (a ramp, steps) in place of
+	// Rate; the run lasts as long as the stages.
+	Stages []Stage
+	Engine string // pkg/net engine: "" for the platform's best
+
+	// TargetRequests, when set (--targets), are the requests to send, in
+	// turn or, with RandomTargets, at random; URL, Method and Body are
+	// then unused. Their URLs are full URLs, or paths alone with Targets
+	// (the addresses of a service).
+	TargetRequests []Request
+	RandomTargets  bool
+
+	// HTTP2 speaks HTTP/2: h2 through ALPN for https URLs, h2c with prior
+	// knowledge for http URLs; Streams requests in flight per connection
+	// (default 1).
+	HTTP2   bool
+	Streams int
+
+	// TLS is the client configuration for https URLs (nil: the defaults:
+	// system roots, SNI from the URL's host). ServerName, when empty, is
+	// each URL's host; a session cache is added when it has none, so that
+	// reconnects resume sessions.
+	TLS *tls.Config
+
+	// SLOs are pass/fail limits evaluated on the result (Result.SLO).
+	// With SLOAbort the run stops as soon as one can no longer be met.
+	SLOs     []SLO
+	SLOAbort bool
 
 	// Progress, when set, is called about every ProgressInterval from a
 	// goroutine of its own with the run's progress so far.
@@ -55,6 +83,13 @@ func newOptions(opts ...Option) Options {
 	for _, opt := range opts {
 		opt(&o)
 	}
+	if len(o.Stages) > 0 {
+		sc := newSchedule(o.Stages)
+		o.Duration = time.Duration(sc.length * 1e9)
+		if sc.length > 0 {
+			o.Rate = sc.total / sc.length // the mean: rate mode, and the target to compare with
+		}
+	}
 	if o.Duration == 0 && o.Requests == 0 {
 		o.Duration = 10 * time.Second
 	}
@@ -72,8 +107,14 @@ func newOptions(opts ...Option) Options {
 // user's to fix (microctl maps it to a usage error).
 func (o *Options) Validate() error {
 	switch {
-	case o.URL == "" && len(o.Targets) == 0:
+	case o.URL == "" && len(o.Targets) == 0 && len(o.TargetRequests) == 0:
 		return errors.New("no target: give a URL")
+	case o.HTTP2 && (o.TCP || o.Pipeline > 1 || len(o.TargetRequests) > 0):
+		return errors.New("HTTP/2 goes with neither --tcp, --pipeline nor --targets (use --streams for requests in flight)")
+	case o.HTTP2 && o.Streams < 1:
+		return fmt.Errorf("streams must be at least 1, not %d", o.Streams)
+	case len(o.TargetRequests) > 0 && o.TCP:
+		return errors.New("a targets file is HTTP requests; it does not go with --tcp")
 	case o.Connections < 1:
 		return fmt.Errorf("connections must be at least 1, not %d", o.Connections)
 	case o.Duration < 0:
@@ -88,6 +129,8 @@ func (o *Options) Validate() error {
 		return fmt.Errorf("pipeline must be at least 1, not %d", o.Pipeline)
 	case o.Rate < 0:
 		return fmt.Errorf("rate must be positive, not %g", o.Rate)
+	case len(o.Stages) > 0 && !(o.Rate > 0):
+		return errors.New("the rate schedule sends no request (every stage at 0 requests/s)")
 	case o.TCP && o.Expect < 1:
 		return errors.New("--tcp needs a payload (-b or --body-file) or the size of the reply to wait for (--expect)")
 	case !o.TCP && !validMethod(o.Method):
@@ -146,6 +189,30 @@ func WithPipeline(n int) Option { return func(o *Options) { o.Pipeline = n } }
 // WithRate paces requests at r per second in all, measuring latency from
 // when each request was due (coordinated-omission correction, as wrk2).
 func WithRate(r float64) Option { return func(o *Options) { o.Rate = r } }
+
+// WithTargetRequests sends these requests, in turn or at random.
+func WithTargetRequests(random bool, reqs ...Request) Option {
+	return func(o *Options) { o.TargetRequests, o.RandomTargets = reqs, random }
+}
+
+// WithHTTP2 speaks HTTP/2 with up to streams concurrent streams per
+// connection.
+func WithHTTP2(streams int) Option {
+	return func(o *Options) { o.HTTP2, o.Streams = true, streams }
+}
+
+// WithTLSConfig sets the client TLS configuration for https URLs.
+func WithTLSConfig(cfg *tls.Config) Option { return func(o *Options) { o.TLS = cfg } }
+
+// WithSLOs sets pass/fail limits; abort stops the run as soon as one can
+// no longer be met.
+func WithSLOs(abort bool, slos ...SLO) Option {
+	return func(o *Options) { o.SLOs, o.SLOAbort = append(o.SLOs, slos...), abort }
+}
+
+// WithStages paces requests along a schedule: each stage goes linearly
+// from its From to its To rate; the run lasts the stages' total.
+func WithStages(st ...Stage) Option { return func(o *Options) { o.Stages = st } }
 
 // WithEngine picks the pkg/net engine.
 func WithEngine(name string) Option { return func(o *Options) { o.Engine = name } }

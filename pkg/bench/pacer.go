@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"math"
 	"time"
 
 	mnet "github.com/microctl/microctl/pkg/net"
@@ -29,6 +30,16 @@ type pacer struct {
 	owed     []int64 // due times not yet sent, oldest first, from head
 	head     int
 	idle     []*connState // open connections that had room when nothing was due
+
+	// With a schedule (a ramp, stages) the due times follow its integral
+	// instead of a fixed interval: the loop's k-th request is due when
+	// share*N(t) = k + phase, N being the schedule's requests due by t.
+	sched     *schedule
+	share     float64 // the loop's part of the rate (its connections' share)
+	phase     float64 // offset so that the loops' requests interleave
+	k         float64 // the loop's requests scheduled so far
+	stage     int     // current stage, for schedule.timeOf
+	exhausted bool    // the schedule has ended: nothing more is due
 }
 
 // paceSlack is how early the pacing timer may run so that one wake-up of
@@ -80,10 +91,31 @@ func (lr *loopRun) startPacer() {
 	o := &lr.r.o
 	share := o.Rate * float64(len(lr.conns)) / float64(o.Connections)
 	p := &lr.pace
-	p.interval = max(int64(1e9/share), 1)
-	p.next = lr.r.start + int64(float64(lr.idx)*1e9/o.Rate)
+	if o.Stages != nil {
+		p.sched = newSchedule(o.Stages)
+		p.share = float64(len(lr.conns)) / float64(o.Connections)
+		p.phase = math.Mod(float64(lr.idx)*p.share, 1)
+		p.advance(lr.r.start)
+		if p.exhausted {
+			return
+		}
+	} else {
+		p.interval = max(int64(1e9/share), 1)
+		p.next = lr.r.start + int64(float64(lr.idx)*1e9/o.Rate)
+	}
 	p.timer = lr.l.AfterFunc(0, lr.tick)
 	p.timer.ResetAt(time.Duration(p.next))
+}
+
+// advance sets next to the due time of the loop's request number k on the
+// schedule, or marks the schedule exhausted.
+func (p *pacer) advance(start int64) {
+	t, ok := p.sched.timeOf((p.k+p.phase)/p.share, &p.stage)
+	if !ok {
+		p.exhausted = true
+		return
+	}
+	p.next = start + int64(t*1e9)
 }
 
 // tick queues every request due by now (and up to paceSlack ahead: the
@@ -94,13 +126,19 @@ func (lr *loopRun) tick() {
 	}
 	p := &lr.pace
 	now := int64(lr.l.Now())
-	for horizon := now + int64(paceSlack); p.next <= horizon && p.quota != 0; p.next += p.interval {
+	for horizon := now + int64(paceSlack); !p.exhausted && p.next <= horizon && p.quota != 0; {
 		p.owed = append(p.owed, p.next)
 		if p.quota > 0 {
 			p.quota--
 		}
+		if p.sched == nil {
+			p.next += p.interval
+		} else {
+			p.k++
+			p.advance(lr.r.start)
+		}
 	}
-	if p.quota != 0 {
+	if p.quota != 0 && !p.exhausted {
 		p.timer.ResetAt(time.Duration(p.next))
 	}
 	for p.owedLen() > 0 && len(p.idle) > 0 {
@@ -122,8 +160,26 @@ func (lr *loopRun) fillPaced(cs *connState, now int64) {
 	o := &lr.r.o
 	p := &lr.pace
 	room := o.Pipeline - cs.inflight()
+	if cs.h2 != nil {
+		room = cs.h2.room(o.Streams)
+	}
 	n := min(room, p.owedLen())
-	if n > 0 {
+	if n > 0 && cs.h2 != nil {
+		for i := 0; i < n; i++ {
+			lr.sendH2(cs, p.pop(), now)
+		}
+		lr.st.bytesWritten += uint64(cs.h2.send(cs.c))
+		if lr.st.tl != nil {
+			lr.st.tl.onSent(now, n)
+		}
+	} else if n > 0 && cs.ep.treqs != nil {
+		for i := 0; i < n; i++ {
+			lr.sendTarget(cs, p.pop(), now)
+		}
+		if lr.st.tl != nil {
+			lr.st.tl.onSent(now, n)
+		}
+	} else if n > 0 {
 		if n == o.Pipeline && o.Pipeline > 1 {
 			cs.c.Write(cs.ep.batch)
 		} else {
@@ -136,6 +192,9 @@ func (lr *loopRun) fillPaced(cs *connState, now int64) {
 		}
 		lr.inflight += n
 		lr.st.sent += uint64(n)
+		if lr.st.tl != nil {
+			lr.st.tl.onSent(now, n)
+		}
 		lr.st.bytesWritten += uint64(n * len(cs.ep.req))
 	}
 	if room > n && !cs.idle {

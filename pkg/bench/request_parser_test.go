@@ -123,3 +123,33 @@ func TestServerAnswersEveryRequest(t *testing.T) {
 		}
 	}
 }
+
+func TestRedactURL(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"http://h/p", "http://h/p"},
+		{"http://h/p?a=1&b=2", "http://h/p?a=1&b=2"},
+		{"http://h/p?api_key=s&x=1", "http://h/p?api_key=REDACTED&x=1"},
+		{"http://h/p?access_token=s&Signature=t&X-Amz-Security-Token=u", "http://h/p?access_token=REDACTED&Signature=REDACTED&X-Amz-Security-Token=REDACTED"},
+		{"http://u:pw@h/", "http://u:REDACTED@h/"},
+		{"/p?password=x", "/p?password=REDACTED"},
+		{"http://h/%zz?token=x", "http://h/%zz?<redacted>"},
+	}
+	for _, tc := range tests {
+		if got := RedactURL(tc.in); got != tc.want {
+			t.Errorf("RedactURL(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+func TestHeaderRedacted(t *testing.T) {
+	for _, name := range []string{"Authorization", "Proxy-Authorization", "Cookie", "X-Api-Key", "X-Auth-Token", "Api-Key", "X-Session-Id", "X-Client-Secret", "X-CSRF-Token"} {
+		if got := (Header{name, "v"}).Redacted(); got != name+": <redacted>" {
+			t.Errorf("%s: %q", name, got)
+		}
+	}
+	for _, name := range []string{"Content-Type", "Accept", "X-Request-Id", "Micro-Endpoint"} {
+		if got := (Header{name, "v"}).Redacted(); got != name+": v" {
+			t.Errorf("%s: %q", name, got)
+		}
+	}
+}

@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"crypto/tls"
 	"math"
 	"strconv"
 	"time"
@@ -32,11 +33,26 @@ type Result struct {
 	// LatencyUncorrected, with -R only: from when each request was sent.
 	LatencyUncorrected *Latency `json:"latency_uncorrected,omitempty"`
 	Rate               *Rate    `json:"rate,omitempty"`
+	// Timeline, in rate mode (-R, a ramp, stages): per second, the rate
+	// the schedule asked for, the rate sent and the rate answered.
+	Timeline []TimelinePoint `json:"timeline,omitempty"`
 
 	Status map[string]uint64 `json:"status"` // HTTP status code -> responses; empty in --tcp mode
-	Errors Errors            `json:"errors"`
+	// ByTarget, with --targets: each target's requests, status codes and
+	// latency, in the file's order.
+	ByTarget []TargetResult `json:"by_target,omitempty"`
+	Errors   Errors         `json:"errors"`
 
 	Interrupted bool `json:"interrupted"` // stopped early by Ctrl-C
+
+	// TLS, with https: the handshakes and what they negotiated.
+	TLS *TLSInfo `json:"tls,omitempty"`
+
+	// SLO holds the verdict of each --slo limit, in the order given.
+	SLO []SLOResult `json:"slo,omitempty"`
+	// SLOAbort, with --slo-abort, says which limit stopped the run early
+	// and why; empty when the run went to its end.
+	SLOAbort string `json:"slo_abort,omitempty"`
 
 	hist, histUncorrected *hdrhistogram.Histogram
 }
@@ -47,11 +63,14 @@ type Settings struct {
 	Loops           int      `json:"loops"`
 	DurationSeconds float64  `json:"duration_s,omitempty"`
 	Requests        int64    `json:"requests,omitempty"`
-	Rate            float64  `json:"rate,omitempty"`
+	Rate            float64  `json:"rate,omitempty"`   // -R, or the schedule's mean rate
+	Stages          []Stage  `json:"stages,omitempty"` // a ramp (-R A:B --ramp) or --stages
 	Pipeline        int      `json:"pipeline"`
 	TimeoutSeconds  float64  `json:"timeout_s"`
 	Method          string   `json:"method,omitempty"`
-	Headers         []string `json:"headers,omitempty"` // credentials redacted
+	Protocol        string   `json:"protocol,omitempty"` // http/1.1, h2 (over TLS) or h2c (prior knowledge)
+	Streams         int      `json:"streams,omitempty"`  // with HTTP/2: streams in flight per connection
+	Headers         []string `json:"headers,omitempty"`  // credentials redacted
 	BodyBytes       int      `json:"body_bytes"`
 }
 
@@ -89,6 +108,7 @@ type Errors struct {
 	Timeout int64 `json:"timeout"`
 	Parse   int64 `json:"parse"`
 	Closed  int64 `json:"closed"` // closed or reset by the peer with requests in flight
+	TLS     int64 `json:"tls"`    // TLS handshakes that failed (the reason in first.tls)
 	Total   int64 `json:"total"`
 	// First is the first error of each kind seen, for diagnosis.
 	First map[string]string `json:"first,omitempty"`
@@ -99,7 +119,7 @@ func (r *runner) result() *Result {
 	res := &Result{
 		Engine: r.eng.Name(),
 		Mode:   "http",
-		URL:    o.URL,
+		URL:    RedactURL(o.URL),
 		Status: map[string]uint64{},
 		Settings: Settings{
 			Connections:     o.Connections,
@@ -107,6 +127,7 @@ func (r *runner) result() *Result {
 			DurationSeconds: o.Duration.Seconds(),
 			Requests:        o.Requests,
 			Rate:            o.Rate,
+			Stages:          o.Stages,
 			Pipeline:        o.Pipeline,
 			TimeoutSeconds:  o.Timeout.Seconds(),
 			BodyBytes:       len(o.Body),
@@ -117,6 +138,13 @@ func (r *runner) result() *Result {
 		res.Mode = "tcp"
 	} else {
 		res.Settings.Method = o.Method
+		res.Settings.Protocol = "http/1.1"
+		if o.HTTP2 {
+			res.Settings.Protocol, res.Settings.Streams = "h2c", o.Streams
+			if r.tlsBase != nil {
+				res.Settings.Protocol = "h2"
+			}
+		}
 		for _, h := range o.Headers {
 			res.Settings.Headers = append(res.Settings.Headers, h.Redacted())
 		}
@@ -170,6 +198,8 @@ func (r *runner) result() *Result {
 				res.Errors.Parse += int64(n)
 			case ErrClosed:
 				res.Errors.Closed += int64(n)
+			case ErrTLS:
+				res.Errors.TLS += int64(n)
 			}
 			res.Errors.Total += int64(n)
 			if _, ok := first[kind.String()]; !ok && st.firstErr[k] != nil {
@@ -180,6 +210,29 @@ func (r *runner) result() *Result {
 	if len(first) > 0 {
 		res.Errors.First = first
 	}
+	if n := len(o.TargetRequests); n > 0 {
+		res.ByTarget = make([]TargetResult, n)
+		for i, tr := range o.TargetRequests {
+			h := newHistogram()
+			t := TargetResult{Method: tr.Method, URL: RedactURL(tr.URL), Status: map[string]uint64{}}
+			var clamped uint64
+			for _, lr := range r.loops {
+				ts := &lr.st.byTarget[i]
+				h.Merge(ts.latency)
+				clamped += ts.clamped
+				t.Sent += ts.sent
+				t.Requests += ts.responses
+				t.Errors += ts.errors
+				for code, n := range ts.status {
+					t.Status[strconv.Itoa(code)] += n
+				}
+			}
+			t.Latency = summarize(h)
+			t.Latency.Clamped = clamped
+			res.ByTarget[i] = t
+		}
+	}
+	res.TLS = r.tlsInfo()
 	for _, ls := range r.eng.Stats() {
 		res.Connects += ls.Dialed
 	}
@@ -196,6 +249,7 @@ func (r *runner) result() *Result {
 		// Each response is recorded once in each histogram.
 		res.Latency.Clamped = clamped / 2
 		res.Rate = &Rate{Target: o.Rate, Achieved: res.RequestsPerSec, Ratio: res.RequestsPerSec / o.Rate}
+		res.Timeline = r.timeline(elapsed)
 	} else {
 		res.Latency.Clamped = clamped
 	}
@@ -227,3 +281,90 @@ func (r *Result) Histogram() *hdrhistogram.Histogram { return r.hist }
 
 // HistogramUncorrected is the uncorrected histogram, nil without -R.
 func (r *Result) HistogramUncorrected() *hdrhistogram.Histogram { return r.histUncorrected }
+
+// timeline merges the loops' per-second counts with what the schedule
+// asked for in each second of the run.
+func (r *runner) timeline(elapsed time.Duration) []TimelinePoint {
+	o := &r.o
+	secs := int(math.Ceil(elapsed.Seconds()))
+	var sc *schedule
+	if o.Stages != nil {
+		sc = newSchedule(o.Stages)
+	}
+	pts := make([]TimelinePoint, secs)
+	for i := range pts {
+		pts[i].Second = i
+		lo, hi := float64(i), math.Min(float64(i+1), elapsed.Seconds())
+		if sc != nil {
+			pts[i].TargetRPS = round2((sc.count(hi) - sc.count(lo)) / (hi - lo))
+		} else {
+			pts[i].TargetRPS = o.Rate
+		}
+	}
+	for _, lr := range r.loops {
+		if lr.st.tl == nil {
+			continue
+		}
+		for i, n := range lr.st.tl.sent {
+			if i < secs {
+				pts[i].SentRPS += float64(n)
+			}
+		}
+		for i, n := range lr.st.tl.done {
+			if i < secs {
+				pts[i].AchievedRPS += float64(n)
+			}
+		}
+	}
+	// The last second may be partial: its counts per second of it, or,
+	// under half a second (the stop a little after the deadline), left
+	// out: a few requests over a few milliseconds are no rate.
+	if frac := elapsed.Seconds() - float64(secs-1); secs > 0 && frac > 0 && frac < 1 {
+		if frac < 0.5 && secs > 1 {
+			return pts[:secs-1]
+		}
+		pts[secs-1].SentRPS = round2(pts[secs-1].SentRPS / frac)
+		pts[secs-1].AchievedRPS = round2(pts[secs-1].AchievedRPS / frac)
+	}
+	return pts
+}
+
+// TLSInfo is the TLS side of an https run.
+type TLSInfo struct {
+	Version     string `json:"version"`      // of the first handshake: TLS 1.3, TLS 1.2
+	CipherSuite string `json:"cipher_suite"` // of the first handshake
+	ALPN        string `json:"alpn"`         // the protocol the server chose, "" if none
+	Handshakes  uint64 `json:"handshakes"`   // completed
+	Resumed     uint64 `json:"resumed"`      // of which resumed a session (no certificate exchange)
+	// Connect is the time from starting the TCP connect to the end of the
+	// handshake, in µs: handshakes count here, not in the request latency.
+	Connect Latency `json:"connect"`
+}
+
+func (r *runner) tlsInfo() *TLSInfo {
+	var info *TLSInfo
+	h := newHistogram()
+	var clamped uint64
+	for _, lr := range r.loops {
+		t := lr.st.tls
+		if t == nil {
+			continue
+		}
+		if info == nil {
+			info = &TLSInfo{
+				Version:     tls.VersionName(t.first.Version),
+				CipherSuite: tls.CipherSuiteName(t.first.CipherSuite),
+				ALPN:        t.first.NegotiatedProtocol,
+			}
+		}
+		info.Handshakes += t.handshakes
+		info.Resumed += t.resumed
+		h.Merge(t.connect)
+		clamped += t.clamped
+	}
+	if info != nil {
+		info.Connect = summarize(h)
+		info.Connect.Clamped = clamped
+	}
+	return info
+}

@@ -3,6 +3,7 @@ package bench
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"net"
 	"runtime"
 	"strconv"
@@ -31,6 +32,8 @@ type ServerOptions struct {
 	BodySize int    // response body size; default 13, as "Hello, World!"
 	Echo     bool   // raw TCP echo instead of HTTP
 	Engine   string // pkg/net engine
+	// TLS, when set, makes it an HTTPS server (HTTP/1.1 over TLS).
+	TLS *tls.Config
 }
 
 // ServerOption sets one field of ServerOptions.
@@ -46,6 +49,9 @@ func WithServerLoops(n int) ServerOption { return func(o *ServerOptions) { o.Loo
 func WithBodySize(n int) ServerOption { return func(o *ServerOptions) { o.BodySize = n } }
 
 // WithEcho makes the server a raw TCP echo server.
+// WithServerTLS serves HTTPS with this configuration.
+func WithServerTLS(cfg *tls.Config) ServerOption { return func(o *ServerOptions) { o.TLS = cfg } }
+
 func WithEcho(v bool) ServerOption { return func(o *ServerOptions) { o.Echo = v } }
 
 // WithServerEngine picks the pkg/net engine.
@@ -82,7 +88,11 @@ func NewServer(opts ...ServerOption) (*Server, error) {
 		body[i] = 'a' + byte(i%26)
 	}
 	for range eng.Loops() {
-		s.loops = append(s.loops, &serverLoop{body: body})
+		sl := &serverLoop{body: body}
+		if o.TLS != nil {
+			sl.plain = make([]byte, 32<<10)
+		}
+		s.loops = append(s.loops, sl)
 	}
 	return s, nil
 }
@@ -138,6 +148,7 @@ type serverLoop struct {
 	okHead   []byte // 200 for HEAD
 	okClose  []byte // 200 with body and Connection: close
 	requests atomic.Uint64
+	plain    []byte // TLS: decrypted bytes
 	_        [64]byte
 }
 
@@ -161,15 +172,56 @@ type serverConn struct {
 	body    bodyReader
 	inBody  bool
 	pending request // the request whose body is being read
+
+	hs *tlsAdapter // TLS: handshake running
+	tc *tlsConn    // TLS: after the handshake
 }
 
 func (s *Server) OnOpen(c mnet.Conn) {
-	if !s.o.Echo {
-		c.SetContext(&serverConn{})
+	if s.o.Echo {
+		return
+	}
+	sc := &serverConn{}
+	c.SetContext(sc)
+	if s.o.TLS != nil {
+		sc.hs = startHandshake(c, s.o.TLS, 10*time.Second, false, func(tc *tlsConn, err error) {
+			sc.hs = nil
+			if err != nil {
+				c.Close() // the client sees the alert crypto/tls sent
+				return
+			}
+			sc.tc = tc
+			// crypto/tls reads ahead: records after the handshake's last
+			// may already sit in its buffer, with nothing left to wake us.
+			s.readTLS(c, sc)
+		})
 	}
 }
 
-func (s *Server) OnClose(c mnet.Conn, err error) {}
+func (s *Server) OnClose(c mnet.Conn, err error) {
+	if sc, ok := c.Context().(*serverConn); ok {
+		if sc.hs != nil {
+			sc.hs.Close()
+		}
+		sc.tc = nil
+	}
+}
+
+// readTLS decrypts what has come and serves it.
+func (s *Server) readTLS(c mnet.Conn, sc *serverConn) {
+	sl := s.loops[c.Loop().Index()]
+	for sc.tc != nil {
+		n, err := sc.tc.t.Read(sl.plain)
+		if n > 0 {
+			s.serve(sc.tc, sc, sl.plain[:n])
+			continue
+		}
+		if err != nil && err != errWouldBlock {
+			c.Close()
+		}
+		return
+	}
+}
 
 // OnData answers every complete request in the read, in order; their
 // responses leave in one write when the callback returns.
@@ -178,8 +230,23 @@ func (s *Server) OnData(c mnet.Conn, in []byte) {
 		c.Write(in)
 		return
 	}
-	sl := s.loops[c.Loop().Index()]
 	sc := c.Context().(*serverConn)
+	if s.o.TLS != nil {
+		switch {
+		case sc.hs != nil:
+			sc.hs.feed(in)
+		case sc.tc != nil:
+			sc.tc.a.feed(in)
+			s.readTLS(c, sc)
+		}
+		return
+	}
+	s.serve(c, sc, in)
+}
+
+// serve answers the requests in in (decrypted, with TLS).
+func (s *Server) serve(c mnet.Conn, sc *serverConn, in []byte) {
+	sl := s.loops[c.Loop().Index()]
 	for len(in) > 0 {
 		if sc.inBody {
 			n, done, err := sc.body.feed(in)

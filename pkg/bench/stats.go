@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"crypto/tls"
 	"sync/atomic"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
@@ -29,10 +30,11 @@ const (
 	ErrTimeout                  // no response within the timeout
 	ErrParse                    // the response was not valid HTTP/1.1
 	ErrClosed                   // the peer closed or reset the connection with requests in flight
+	ErrTLS                      // the TLS handshake failed
 	numErrorKinds
 )
 
-var errorKindNames = [numErrorKinds]string{"connect", "read", "write", "timeout", "parse", "closed"}
+var errorKindNames = [numErrorKinds]string{"connect", "read", "write", "timeout", "parse", "closed", "tls"}
 
 func (k ErrorKind) String() string { return errorKindNames[k] }
 
@@ -51,6 +53,13 @@ type loopStats struct {
 	sent         uint64
 	bytesWritten uint64
 
+	live *liveSLO  // only with --slo-abort
+	tl   *timeline // only in rate mode
+
+	byTarget []targetStats // only with --targets
+
+	tls *tlsStats // only with https
+
 	// Read by the progress reporter while the loop runs.
 	responses atomic.Uint64
 	bytesRead atomic.Uint64
@@ -62,6 +71,7 @@ func newLoopStats(rate bool) *loopStats {
 	s := &loopStats{latency: newHistogram()}
 	if rate {
 		s.uncorrected = newHistogram()
+		s.tl = &timeline{}
 	}
 	return s
 }
@@ -77,7 +87,7 @@ func record(h *hdrhistogram.Histogram, us int64, clamped *uint64) {
 	h.RecordValue(us)
 }
 
-func (s *loopStats) response(status int, dueToNowUS, sentToNowUS int64) {
+func (s *loopStats) response(status int, dueToNowUS, sentToNowUS, now int64) {
 	record(s.latency, dueToNowUS, &s.clamped)
 	if s.uncorrected != nil {
 		record(s.uncorrected, sentToNowUS, &s.clamped)
@@ -91,6 +101,12 @@ func (s *loopStats) response(status int, dueToNowUS, sentToNowUS int64) {
 		s.statusOther[status]++
 	}
 	s.responses.Add(1)
+	if s.live != nil {
+		s.live.observe(status, dueToNowUS)
+	}
+	if s.tl != nil {
+		s.tl.onDone(now)
+	}
 }
 
 func (s *loopStats) fail(kind ErrorKind, err error) {
@@ -99,4 +115,43 @@ func (s *loopStats) fail(kind ErrorKind, err error) {
 		s.firstErr[kind] = err
 	}
 	s.errCount.Add(1)
+}
+
+// targetStats is one target's share of a loop's run (--targets).
+type targetStats struct {
+	latency                 *hdrhistogram.Histogram
+	clamped                 uint64
+	sent, responses, errors uint64
+	status                  map[int]uint64
+}
+
+func (t *targetStats) response(status int, us int64) {
+	record(t.latency, us, &t.clamped)
+	t.responses++
+	t.status[status]++
+}
+
+// tlsStats is what a loop saw of its TLS handshakes.
+type tlsStats struct {
+	connect    *hdrhistogram.Histogram // connect + handshake, µs
+	clamped    uint64
+	handshakes uint64
+	resumed    uint64
+	first      *tls.ConnectionState
+}
+
+func (s *loopStats) handshake(ns int64, st *tls.ConnectionState) {
+	t := s.tls
+	if t == nil {
+		t = &tlsStats{connect: newHistogram()}
+		s.tls = t
+	}
+	record(t.connect, ns/1e3, &t.clamped)
+	t.handshakes++
+	if st.DidResume {
+		t.resumed++
+	}
+	if t.first == nil {
+		t.first = st
+	}
 }

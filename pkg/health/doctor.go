@@ -1,7 +1,9 @@
 package health
 
 import (
+	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -20,6 +22,33 @@ func RegistryProbe(src CatalogReader) doctor.Probe {
 		if err != nil {
 			return doctor.Skipped("cannot read the catalog: "+err.Error(), names...)
 		}
+		// Seeing nothing is not "none critical": a token that may not read
+		// the nodes or services gets an empty catalog and a flag saying so.
+		if cat.Filtered.Any() {
+			addr := ""
+			if c, ok := src.(*registry.Client); ok {
+				addr = c.Addr
+			}
+			fe := registry.FilteredError(addr, cat.Filtered)
+			var pe *registry.PermissionError
+			_ = errors.As(fe, &pe)
+			if len(cat.Instances) == 0 {
+				return append([]doctor.Result{{Check: names[0], Status: doctor.Fail,
+					Detail: "cannot see the registry: " + pe.Detail, Hint: pe.Hint()}},
+					doctor.Skipped("the registry is hidden from this token", names[1:]...)...)
+			}
+			res := registryResults(cat, names)
+			res[0] = doctor.Result{Check: names[0], Status: doctor.Warn,
+				Detail: "part of the registry is hidden from this token (" + pe.Detail + "); of what it may read: " + res[0].Detail,
+				Hint:   cmp.Or(res[0].Hint, pe.Hint())}
+			return res
+		}
+		return registryResults(cat, names)
+	}
+}
+
+func registryResults(cat *registry.Catalog, names []string) []doctor.Result {
+	{
 		ins := Build(cat, Options{})
 		var critical, stale []string
 		for _, in := range ins {

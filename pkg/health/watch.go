@@ -3,10 +3,12 @@ package health
 import (
 	"cmp"
 	"context"
+	"fmt"
 	"math/rand/v2"
 	"net"
 	"slices"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/microctl/microctl/pkg/registry"
@@ -28,6 +30,11 @@ const (
 	EventCheckAdded   = "check_added"
 	EventCheckRemoved = "check_removed"
 	EventFlapping     = "flapping"
+	// EventReconnected: Consul answers again after failed requests, or its
+	// index went backwards (an agent that restarted and lost its state).
+	// The watcher has re-read everything; the events that follow it are
+	// every difference from its last view. Output says which.
+	EventReconnected = "reconnected"
 )
 
 // Event is one change seen while watching.
@@ -85,7 +92,8 @@ type WatchOptions struct {
 	MinInterval time.Duration
 	// BackoffMin and BackoffMax bound the wait after a failed request; it
 	// doubles per failure, with jitter, so that many watchers restarted
-	// together do not retry together.
+	// together do not retry together. BackoffMax defaults to 10 s: a
+	// restarted agent is noticed within seconds, not a minute.
 	BackoffMin, BackoffMax time.Duration
 	// A check that changes state FlapTransitions times within FlapWindow
 	// is reported as flapping.
@@ -114,7 +122,7 @@ func (o *WatchOptions) defaults() {
 		o.BackoffMin = time.Second
 	}
 	if o.BackoffMax <= 0 {
-		o.BackoffMax = time.Minute
+		o.BackoffMax = 10 * time.Second
 	}
 	if o.FlapTransitions <= 0 {
 		o.FlapTransitions = 4
@@ -151,6 +159,10 @@ func sleep(ctx context.Context, d time.Duration) error {
 type Watcher struct {
 	src  Source
 	opts WatchOptions
+	// down is set by a blocking loop whose request failed, and cleared by
+	// the first loop to succeed again, which asks for a full re-read: one
+	// "reconnected" per outage, however many loops saw it.
+	down atomic.Bool
 }
 
 // NewWatcher returns a watcher reading from src.
@@ -239,7 +251,14 @@ func (w *Watcher) Run(ctx context.Context, emit func(Event)) error {
 	defer cancel()
 	checksCh := make(chan checksMsg)
 	servicesCh := make(chan registry.BlockingResult)
-	go w.loop(ctx, cat.ChecksIndex, func(ctx context.Context, idx uint64) (uint64, func(bool), error) {
+	resyncCh := make(chan string)
+	resync := func(reason string) {
+		select {
+		case resyncCh <- reason:
+		case <-ctx.Done():
+		}
+	}
+	go w.loop(ctx, cat.ChecksIndex, resync, func(ctx context.Context, idx uint64) (uint64, func(bool), error) {
 		checks, res, err := w.src.WatchChecks(ctx, idx, w.opts.Wait)
 		return res.Index, func(reset bool) {
 			select {
@@ -248,7 +267,7 @@ func (w *Watcher) Run(ctx context.Context, emit func(Event)) error {
 			}
 		}, err
 	})
-	go w.loop(ctx, 0, func(ctx context.Context, idx uint64) (uint64, func(bool), error) {
+	go w.loop(ctx, 0, resync, func(ctx context.Context, idx uint64) (uint64, func(bool), error) {
 		res, err := w.src.WatchServices(ctx, idx, w.opts.Wait)
 		return res.Index, func(bool) {
 			select {
@@ -260,6 +279,13 @@ func (w *Watcher) Run(ctx context.Context, emit func(Event)) error {
 
 	var retry <-chan time.Time
 	var failures int
+	// full: the next refresh replaces the whole view, checks included,
+	// even when its index is lower than the one last seen (after a restart
+	// the agent counts from scratch).
+	full := false
+	backwards := func(got uint64) string {
+		return fmt.Sprintf("Consul's index went backwards (%d after %d): the agent restarted or its state was restored; the whole state was read again", got, cur.checksIndex)
+	}
 	refresh := func() {
 		cat, err := w.src.Catalog(ctx)
 		if err != nil {
@@ -274,7 +300,17 @@ func (w *Watcher) Run(ctx context.Context, emit func(Event)) error {
 		}
 		failures, retry = 0, nil
 		next := viewOf(cat)
-		if cat.ChecksIndex < cur.checksIndex {
+		if !full && cat.ChecksIndex < cur.checksIndex && cat.ChecksIndex > 0 {
+			// Reads go to the leader, whose index never goes back: a
+			// whole read older than the last checks seen means the agent
+			// restarted or its state was restored, with no failed request
+			// to tell. It is a resync like any other.
+			emit(Event{Time: w.opts.Now(), Type: EventReconnected, Output: backwards(cat.ChecksIndex)})
+			full = true
+		}
+		if full {
+			full = false
+		} else if cat.ChecksIndex < cur.checksIndex {
 			// The checks loop has seen newer checks than this read did:
 			// keep them, take the instances.
 			next.checks, next.checksIndex = cur.checks, cur.checksIndex
@@ -289,10 +325,23 @@ func (w *Watcher) Run(ctx context.Context, emit func(Event)) error {
 			return nil
 		case <-retry:
 			refresh()
+		case reason := <-resyncCh:
+			full = true
+			emit(Event{Time: w.opts.Now(), Type: EventReconnected, Output: reason})
+			refresh()
 		case <-servicesCh:
 			// Any registration or deregistration, with or without a check.
 			refresh()
 		case m := <-checksCh:
+			if m.reset && m.res.Index < cur.checksIndex && m.res.Index > 0 {
+				// The checks went back in time: a restarted agent. Say so
+				// and read everything again rather than diff checks
+				// against instances of the old agent.
+				emit(Event{Time: w.opts.Now(), Type: EventReconnected, Output: backwards(m.res.Index)})
+				full = true
+				refresh()
+				continue
+			}
 			if m.res.Index < cur.checksIndex && !m.reset {
 				continue // older than what a catalog read already gave
 			}
@@ -325,7 +374,13 @@ func (w *Watcher) Run(ctx context.Context, emit func(Event)) error {
 
 // loop runs one blocking query after another. fetch returns the index the
 // response carried and a function delivering the response.
-func (w *Watcher) loop(ctx context.Context, index uint64, fetch func(context.Context, uint64) (uint64, func(reset bool), error)) {
+//
+// After failures (of any loop), the first loop to get an answer again asks
+// for a full re-read (resync) instead of delivering: one per outage. An
+// index that goes backwards with no failure seen is delivered as a reset,
+// and the main loop makes it a resync.
+func (w *Watcher) loop(ctx context.Context, index uint64, resync func(reason string),
+	fetch func(context.Context, uint64) (uint64, func(reset bool), error)) {
 	var last time.Time
 	failures := 0
 	first := index == 0
@@ -343,6 +398,12 @@ func (w *Watcher) loop(ctx context.Context, index uint64, fetch func(context.Con
 		if err != nil {
 			d := w.backoff(failures)
 			failures++
+			w.down.Store(true)
+			// The next request must not block: an agent that restarted
+			// counts from a lower index, and a blocking query with the
+			// old one would wait its whole wait (minutes) before
+			// returning anything.
+			index = 0
 			w.opts.OnError(err, d)
 			if w.opts.Sleep(ctx, d) != nil {
 				return
@@ -350,6 +411,19 @@ func (w *Watcher) loop(ctx context.Context, index uint64, fetch func(context.Con
 			continue
 		}
 		failures = 0
+		// Any loop's failure counts: the loop that answers first after an
+		// outage may be one whose request was not in flight when the agent
+		// went, and so never failed itself.
+		if w.down.CompareAndSwap(true, false) {
+			if got < index {
+				index = 0 // Consul's rule: a backwards index starts over
+			} else {
+				index = max(got, 1)
+			}
+			first = false
+			resync("Consul answers again; the whole state was read again")
+			continue
+		}
 		switch {
 		case got == 0:
 			// An index must be positive; 0 would make every next request

@@ -154,3 +154,11 @@ func WritePolicy(path string) string {
 	return fmt.Sprintf(`key_prefix %q { policy = "write" } key_prefix %q { policy = "write" } key_prefix %q { policy = "write" } session_prefix "" { policy = "write" }`,
 		path+"/", LockPrefix+path, AuditPrefix+path+"/")
 }
+
+// AlgError refuses an algorithm the ring cannot take (HS256 in a JWKS ring,
+// anything but HS256 in a legacy ring). It is the caller's mistake, not a
+// failure: microctl maps it to a usage error (exit 2).
+type AlgError struct{ Err error }
+
+func (e *AlgError) Error() string { return e.Err.Error() }
+func (e *AlgError) Unwrap() error { return e.Err }

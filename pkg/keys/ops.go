@@ -253,7 +253,7 @@ func checkAlg(ring *Ring, alg Alg, bits int) error {
 		return fmt.Errorf("the ring is in legacy mode (HS256, mirrored to %s): it cannot take %s keys; microctl never leaves legacy mode by itself, because gateways reading %s through go-config keep the last secret written there, and would read the key \"null\" if it were deleted", ring.LegacyPath, alg, ring.LegacyPath)
 	}
 	if ring.LegacyPath == "" && alg == HS256 {
-		return errors.New("HS256 only in legacy mode: a shared secret cannot be published in a JWKS")
+		return &AlgError{Err: errors.New("HS256 only in legacy mode: a shared secret cannot be published in a JWKS")}
 	}
 	return nil
 }

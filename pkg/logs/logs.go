@@ -32,6 +32,7 @@ import (
 	"github.com/docker/docker/api/types/swarm"
 	"github.com/docker/docker/pkg/stdcopy"
 
+	"github.com/microctl/microctl/internal/boundhttp"
 	"github.com/microctl/microctl/pkg/registry"
 	mswarm "github.com/microctl/microctl/pkg/swarm"
 )
@@ -414,7 +415,9 @@ func (r *reader) read(ctx context.Context, taskID string, base Line, lo containe
 		close(s.ch)
 		r.poke()
 	}()
-	rc, err := r.api.TaskLogs(ctx, taskID, lo)
+	// A log is a stream: the request timeout covers getting an answer,
+	// not reading (or following) what the task wrote.
+	rc, err := r.api.TaskLogs(boundhttp.Stream(ctx), taskID, lo)
 	if err != nil {
 		if ctx.Err() == nil {
 			r.opts.OnNotice(Notice{Kind: NoticeUnreadable, Task: base, Err: err})

@@ -36,6 +36,15 @@ func (e *epollEngine) listen(network, address string) (stdnet.Addr, error) {
 	if reuse {
 		n = len(e.loops)
 	}
+	if reuse && sockaddrPort(sa) != 0 {
+		// SO_REUSEPORT would let these sockets join another process's
+		// listener on the same port (same user), silently sharing its
+		// traffic. A socket without it cannot bind a port someone listens
+		// on: bind one first, as a probe.
+		if err := probeBind(family, sa); err != nil {
+			return nil, fmt.Errorf("listen %s: %w", address, err)
+		}
+	}
 	fds := make([]int, 0, n)
 	fail := func(err error) (stdnet.Addr, error) {
 		for _, fd := range fds {
@@ -83,6 +92,33 @@ func (e *epollEngine) listen(network, address string) (stdnet.Addr, error) {
 		e.mu.Unlock()
 	}
 	return sockaddrToTCP(sa), nil
+}
+
+func sockaddrPort(sa unix.Sockaddr) int {
+	switch a := sa.(type) {
+	case *unix.SockaddrInet4:
+		return a.Port
+	case *unix.SockaddrInet6:
+		return a.Port
+	}
+	return 0
+}
+
+// probeBind binds a socket without SO_REUSEPORT to sa and closes it: it
+// fails with EADDRINUSE when another socket listens there.
+func probeBind(family int, sa unix.Sockaddr) error {
+	fd, err := unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, unix.IPPROTO_TCP)
+	if err != nil {
+		return osErr("socket", err)
+	}
+	defer unix.Close(fd)
+	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1); err != nil {
+		return osErr("setsockopt SO_REUSEADDR", err)
+	}
+	if err := unix.Bind(fd, sa); err != nil {
+		return osErr("bind", err)
+	}
+	return nil
 }
 
 func listenSocketFD(family int, sa unix.Sockaddr, reusePort bool, backlog int) (int, error) {

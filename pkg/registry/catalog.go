@@ -3,7 +3,8 @@ package registry
 import (
 	"cmp"
 	"context"
-	"net/url"
+	"errors"
+	"fmt"
 	"slices"
 	"sync"
 	"time"
@@ -264,7 +265,7 @@ func (c *Client) readCatalog(ctx context.Context) (*Catalog, bool, error) {
 		go func() {
 			defer func() { <-sem; wg.Done() }()
 			var out wireNodeServices
-			meta, err := c.API.Raw().Query("/v1/catalog/node-services/"+url.PathEscape(n.Node), &out, c.query(ctx))
+			meta, err := c.API.Raw().Query(endpoint("/v1/catalog/node-services/", n.Node), &out, c.query(ctx))
 			if err != nil {
 				errs[i] = c.Err(err)
 				return
@@ -354,6 +355,14 @@ func nonNil(s []string) []string {
 	return s
 }
 
+// endpoint is the one place a path with a name in it is built. The name
+// goes in unescaped: consul/api puts the path into url.URL.Path, which
+// escapes it when the request is sent, so escaping it here too sent
+// "%25C3%25A9" for "é" (and "%2520" for a space), and Consul looked up a
+// name that does not exist: "no service named X; did you mean X?", and
+// every instance on a node with such a name vanished from the catalog.
+func endpoint(prefix, name string) string { return prefix + name }
+
 // query returns read options bound to ctx, so Ctrl-C and timeouts cut a
 // read short.
 func (c *Client) query(ctx context.Context) *api.QueryOptions {
@@ -369,8 +378,14 @@ func (c *Client) ServiceInstances(ctx context.Context, service string) ([]Servic
 		Service wireService
 		Checks  []wireCheck
 	}
-	meta, err := c.API.Raw().Query("/v1/health/service/"+url.PathEscape(service), &entries, c.query(ctx))
+	meta, err := c.API.Raw().Query(endpoint("/v1/health/service/", service), &entries, c.query(ctx))
 	if err != nil {
+		var se api.StatusError
+		if errors.As(err, &se) && se.Code == 400 {
+			// Consul refuses some names outright (control characters), with
+			// an empty body: say which name.
+			return nil, nil, ACLFiltering{}, fmt.Errorf("Consul at %s refused the service name %q as malformed (400 Bad Request)", c.Addr, service)
+		}
 		return nil, nil, ACLFiltering{}, c.Err(err)
 	}
 	filtered := ACLFiltering{Services: meta.ResultsFilteredByACLs}

@@ -2,6 +2,7 @@ package registry
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/hashicorp/consul/api"
 
+	"github.com/microctl/microctl/internal/boundhttp"
 	"github.com/microctl/microctl/internal/neterr"
 )
 
@@ -62,9 +64,27 @@ func Classify(addr string, err error) error {
 	if errors.As(err, &ue) || errors.As(err, &pe) {
 		return err
 	}
+	// The transport's own verdicts name the address and say it all; the
+	// url.Error around them would only repeat the URL.
+	var te *boundhttp.TimeoutError
+	if errors.As(err, &te) {
+		return te
+	}
+	var we *boundhttp.WrongPeerError
+	if errors.As(err, &we) {
+		return we
+	}
+	var syn *json.SyntaxError
+	if errors.As(err, &syn) || strings.Contains(err.Error(), "invalid character") {
+		// An answer that is not JSON where Consul always sends JSON.
+		return &boundhttp.WrongPeerError{Peer: "a Consul agent", Addr: addr, Saw: "its answer is not JSON"}
+	}
 	var se api.StatusError
 	if errors.As(err, &se) {
 		if se.Code == 403 || (se.Code == 401 && !isACLDisabled(err)) {
+			if !consulRefusal(se.Body) {
+				return notConsulStatus(addr, se.Code, se.Body)
+			}
 			return &PermissionError{Addr: addr, Detail: aclDetail(strings.TrimSpace(se.Body)), Err: err}
 		}
 		return err
@@ -72,6 +92,11 @@ func Classify(addr string, err error) error {
 	// Some code paths of the api package format status codes into plain
 	// strings rather than returning StatusError.
 	msg := err.Error()
+	for _, code := range []int{401, 403} {
+		if strings.Contains(msg, fmt.Sprintf("Unexpected response code: %d", code)) && !isACLDisabled(err) && !consulRefusal(msg) {
+			return notConsulStatus(addr, code, trimStatus(msg))
+		}
+	}
 	if strings.Contains(msg, "Unexpected response code: 403") || strings.Contains(msg, "Permission denied") || strings.Contains(msg, "ACL not found") {
 		return &PermissionError{Addr: addr, Detail: aclDetail(trimStatus(msg)), Err: err}
 	}
@@ -83,6 +108,25 @@ func Classify(addr string, err error) error {
 		return &UnreachableError{Addr: addr, Err: err}
 	}
 	return err
+}
+
+// consulRefusal reports whether a 401/403 body is Consul's own words.
+// Consul refuses with "Permission denied…", "ACL not found" or "ACL
+// support disabled"; anything else refusing (an API gateway answering 401 to
+// every request without a bearer token) is not Consul, and taking it for
+// a Consul refusal made doctor report "Consul answers" for it.
+func consulRefusal(body string) bool {
+	return strings.Contains(body, "Permission denied") || strings.Contains(body, "ACL not found") ||
+		strings.Contains(body, "ACL support disabled")
+}
+
+func notConsulStatus(addr string, code int, body string) error {
+	body = strings.TrimSpace(body)
+	if len(body) > 60 {
+		body = body[:60] + "…"
+	}
+	saw := fmt.Sprintf("it answered %d with %q, which is not how Consul refuses a request", code, body)
+	return &boundhttp.WrongPeerError{Peer: "a Consul agent", Addr: addr, Saw: saw}
 }
 
 // aclDetail rewords Consul's terse "ACL not found", which is about the

@@ -154,6 +154,11 @@ type FollowOptions struct {
 	MaxBackoff time.Duration
 	// OnError is told about each failed read; the loop carries on.
 	OnError func(error)
+	// Margin is how long past its wait (plus Consul's jitter of wait/16) a
+	// blocking read may take before it is given up as unanswered and
+	// retried (default 30 s): a silent agent or a half-open connection
+	// must not freeze the follower for ever.
+	Margin time.Duration
 }
 
 // FollowKV calls onChange with the current value of key (nil when absent)
@@ -171,6 +176,10 @@ func FollowKV(ctx context.Context, w KVWatcher, key string, opts FollowOptions, 
 	if opts.MaxBackoff <= 0 {
 		opts.MaxBackoff = 30 * time.Second
 	}
+	if opts.Margin <= 0 {
+		opts.Margin = 30 * time.Second
+	}
+	bound := opts.Wait + opts.Wait/16 + opts.Margin
 	var (
 		index     uint64
 		delivered bool
@@ -188,7 +197,12 @@ func FollowKV(ctx context.Context, w KVWatcher, key string, opts FollowOptions, 
 			}
 		}
 		last = time.Now()
-		e, next, err := w.KVWatch(ctx, key, index, opts.Wait)
+		rctx, cancel := context.WithTimeout(ctx, bound)
+		e, next, err := w.KVWatch(rctx, key, index, opts.Wait)
+		if err != nil && ctx.Err() == nil && rctx.Err() != nil {
+			err = fmt.Errorf("reading %s: no answer within %s (wait %s + margin): %w", key, bound, opts.Wait, err)
+		}
+		cancel()
 		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()

@@ -265,3 +265,30 @@ func TestBackoff(t *testing.T) {
 		}
 	}
 }
+
+// silentKV accepts every read and never answers it.
+type silentKV struct{ calls chan struct{} }
+
+func (s silentKV) KVWatch(ctx context.Context, key string, index uint64, wait time.Duration) (*registry.KVEntry, uint64, error) {
+	s.calls <- struct{}{}
+	<-ctx.Done()
+	return nil, 0, ctx.Err()
+}
+
+// TestFollowKVBoundsASilentRead: a blocking read that never returns is
+// given up after its wait plus the margin, reported, and retried; the
+// follower is never stuck on one read.
+func TestFollowKVBoundsASilentRead(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	s := silentKV{calls: make(chan struct{}, 10)}
+	errs := make(chan error, 10)
+	go registry.FollowKV(ctx, s, "k", registry.FollowOptions{Wait: 10 * time.Millisecond, Margin: 10 * time.Millisecond,
+		MaxBackoff: time.Millisecond, OnError: func(err error) { errs <- err }}, func(*registry.KVEntry) {})
+	err := <-errs
+	if !strings.Contains(err.Error(), "no answer within") {
+		t.Errorf("error %q does not say the read went unanswered", err)
+	}
+	<-s.calls
+	<-s.calls // a second read: the follower went on
+}

@@ -11,6 +11,7 @@ import (
 	"github.com/docker/docker/api/types/system"
 	"github.com/docker/docker/client"
 
+	"github.com/microctl/microctl/internal/boundhttp"
 	"github.com/microctl/microctl/internal/neterr"
 )
 
@@ -79,7 +80,17 @@ func ClassifyEngine(host string, err error) error {
 	if errors.As(err, &ue) {
 		return err
 	}
-	if client.IsErrConnectionFailed(err) || cerrdefs.IsUnavailable(err) || isDialError(err) {
+	// The bounded transport's verdicts name the engine's address already.
+	var te *boundhttp.TimeoutError
+	if errors.As(err, &te) {
+		return te
+	}
+	var we *boundhttp.WrongPeerError
+	if errors.As(err, &we) {
+		return we
+	}
+	if client.IsErrConnectionFailed(err) || cerrdefs.IsUnavailable(err) || isDialError(err) ||
+		errors.Is(err, context.DeadlineExceeded) {
 		return &EngineUnreachableError{Host: host, Err: err}
 	}
 	return err
