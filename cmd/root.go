@@ -31,7 +31,7 @@ import (
 	"github.com/microctl/microctl/cmd/version"
 	"github.com/microctl/microctl/internal/boundhttp"
 	"github.com/microctl/microctl/internal/cmdutil"
-	pkgdoctor "github.com/microctl/microctl/pkg/doctor"
+	"github.com/microctl/microctl/internal/hint"
 )
 
 // NewRootCmd builds the command tree around f.
@@ -255,7 +255,7 @@ func report(w io.Writer, cmd *cobra.Command, err error) int {
 			err = we
 		}
 		msg := oneLine(err.Error())
-		if h := pkgdoctor.HintOf(err); h != "" {
+		if h := hint.Of(err); h != "" {
 			msg += " (" + h + ")"
 		}
 		fmt.Fprintln(w, "error: "+msg)

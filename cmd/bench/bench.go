@@ -157,7 +157,7 @@ token of your own.`,
 	fl.StringVar(&opts.Service, "service", "", "spread connections over the passing instances of this Consul service")
 	fl.StringVar(&opts.JWT, "jwt", "", "send Authorization: Bearer TOKEN; a bare --jwt signs one with the key ring's current key (microctl key)")
 	fl.Lookup("jwt").NoOptDefVal = jwtMint
-	fl.StringVar(&opts.KeyPath, "key-path", envOr("MICROCTL_KEY_PATH", keys.DefaultPath), "KV path of the key ring for a bare --jwt (env MICROCTL_KEY_PATH)")
+	fl.StringVar(&opts.KeyPath, "key-path", keys.PathFromEnv(), "KV path of the key ring for a bare --jwt (env MICROCTL_KEY_PATH)")
 	fl.StringVar(&opts.HDRFile, "hdr", "", "write the latency histogram to FILE (HdrHistogram percentile text, ms)")
 	fl.StringVar(&opts.ReportFile, "report", "", "write a self-contained HTML report with the latency plot to FILE")
 	fl.BoolVar(&opts.HTTP2, "http2", false, "speak HTTP/2: h2 through ALPN for https://, h2c with prior knowledge for http://")
@@ -558,13 +558,6 @@ func mintJWT(ctx context.Context, consul func() (*registry.Client, error), path 
 		return "", err
 	}
 	return tok.Token, nil
-}
-
-func envOr(key, def string) string {
-	if v := os.Getenv(key); v != "" {
-		return v
-	}
-	return def
 }
 
 // noSuccessReason says why a run completed no request: its first error,

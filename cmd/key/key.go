@@ -66,7 +66,7 @@ variables for the connection (CONSUL_HTTP_ADDR, CONSUL_HTTP_TOKEN, ...).`,
   curl -H "Authorization: Bearer $TOKEN" http://127.0.0.1:8080/`,
 	}
 	pf := cmd.PersistentFlags()
-	pf.StringVar(&rf.Path, "path", envOr("MICROCTL_KEY_PATH", keys.DefaultPath), "KV path of the key ring (env MICROCTL_KEY_PATH)")
+	pf.StringVar(&rf.Path, "path", keys.PathFromEnv(), "KV path of the key ring (env MICROCTL_KEY_PATH)")
 	pf.StringVar(&rf.LegacyPath, "legacy-path", keys.DefaultLegacyPath, `KV key legacy mode keeps {"key": secret} at`)
 	pf.DurationVar(&rf.Wait, "wait", keys.DefaultLockWait, "how long a change waits for another operator's lock (0: do not wait)")
 	addProductionFlags(pf, rf)

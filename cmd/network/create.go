@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/docker/docker/client"
+	"github.com/docker/docker/pkg/stringid"
 	"github.com/spf13/cobra"
 
 	"github.com/microctl/microctl/internal/cmdutil"
@@ -109,7 +110,7 @@ func runCreate(ctx context.Context, opts *CreateOptions) error {
 		return cmdutil.PrintJSON(opts.IO.Out, res)
 	}
 	if created {
-		fmt.Fprintf(opts.IO.Out, "Network %s created: %s (ID %s).\n", n.Name, describe(n), short(n.ID))
+		fmt.Fprintf(opts.IO.Out, "Network %s created: %s (ID %s).\n", n.Name, describe(n), stringid.TruncateID(n.ID))
 	} else {
 		fmt.Fprintf(opts.IO.Out, "Network %s already exists with these settings (%s); nothing to do.\n", n.Name, describe(n))
 	}

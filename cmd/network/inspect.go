@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/docker/docker/client"
@@ -94,7 +96,7 @@ func renderInspect(w io.Writer, n sw.OverlayNetwork) error {
 		t.Row("Ingress:", "yes")
 	}
 	labels := make([]string, 0, len(n.Labels))
-	for _, k := range sortedKeys(n.Labels) {
+	for _, k := range slices.Sorted(maps.Keys(n.Labels)) {
 		labels = append(labels, k+"="+n.Labels[k])
 	}
 	t.Row("Labels:", dash(strings.Join(labels, ", ")))

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/docker/docker/client"
+	"github.com/docker/docker/pkg/stringid"
 	"github.com/spf13/cobra"
 
 	"github.com/microctl/microctl/internal/cmdutil"
@@ -63,7 +64,7 @@ func runList(ctx context.Context, opts *ListOptions) error {
 		if n.Ingress && n.Name != "ingress" {
 			name += " (ingress)"
 		}
-		t.Row(name, short(n.ID), dash(n.SubnetList()), yesNo(n.Attachable), yesNo(n.Encrypted), yesNo(n.Internal),
+		t.Row(name, stringid.TruncateID(n.ID), dash(n.SubnetList()), yesNo(n.Attachable), yesNo(n.Encrypted), yesNo(n.Internal),
 			fmt.Sprintf("%d %s", len(n.Services), servicesCell(n.Services)))
 	}
 	return t.Flush()

@@ -4,7 +4,6 @@ package network
 
 import (
 	"fmt"
-	"sort"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -32,13 +31,6 @@ removing need a swarm manager.`,
 		NewCmdRemove(f, nil),
 	)
 	return cmd
-}
-
-func short(id string) string {
-	if len(id) > 12 {
-		return id[:12]
-	}
-	return id
 }
 
 func yesNo(b bool) string {
@@ -73,13 +65,4 @@ func servicesCell(s []string) string {
 		return strings.Join(s, ",")
 	}
 	return fmt.Sprintf("%s,+%d", strings.Join(s[:3], ","), len(s)-3)
-}
-
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/docker/docker/client"
+	"github.com/docker/docker/pkg/stringid"
 	"github.com/spf13/cobra"
 
 	"github.com/microctl/microctl/internal/cmdutil"
@@ -56,6 +57,6 @@ func runRemove(ctx context.Context, opts *RemoveOptions) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(opts.IO.Out, "Network %s removed (ID %s).\n", n.Name, short(n.ID))
+	fmt.Fprintf(opts.IO.Out, "Network %s removed (ID %s).\n", n.Name, stringid.TruncateID(n.ID))
 	return nil
 }

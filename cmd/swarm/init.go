@@ -6,6 +6,7 @@ import (
 	"io"
 
 	"github.com/docker/docker/client"
+	"github.com/docker/docker/pkg/stringid"
 	"github.com/spf13/cobra"
 
 	"github.com/microctl/microctl/internal/cmdutil"
@@ -151,9 +152,9 @@ func runInit(ctx context.Context, opts *InitOptions) error {
 
 func renderInit(w io.Writer, res sw.InitResult) {
 	if res.Initialised {
-		fmt.Fprintf(w, "Swarm initialised: swarm %s, this node (%s) is its manager at %s.\n", short(res.SwarmID), short(res.NodeID), res.ManagerAddr)
+		fmt.Fprintf(w, "Swarm initialised: swarm %s, this node (%s) is its manager at %s.\n", stringid.TruncateID(res.SwarmID), stringid.TruncateID(res.NodeID), res.ManagerAddr)
 	} else {
-		fmt.Fprintf(w, "This node (%s) already manages swarm %s at %s; nothing to initialise.\n", short(res.NodeID), short(res.SwarmID), res.ManagerAddr)
+		fmt.Fprintf(w, "This node (%s) already manages swarm %s at %s; nothing to initialise.\n", stringid.TruncateID(res.NodeID), stringid.TruncateID(res.SwarmID), res.ManagerAddr)
 	}
 	for _, n := range res.Networks {
 		verb := "created"
@@ -175,11 +176,4 @@ func describe(n sw.OverlayNetwork) string {
 		spec.Pools = append(spec.Pools, sw.IPAMPool{Subnet: s.Subnet})
 	}
 	return spec.Describe()
-}
-
-func short(id string) string {
-	if len(id) > 12 {
-		return id[:12]
-	}
-	return id
 }

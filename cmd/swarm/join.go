@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/docker/docker/client"
+	"github.com/docker/docker/pkg/stringid"
 	"github.com/spf13/cobra"
 
 	"github.com/microctl/microctl/internal/cmdutil"
@@ -85,9 +86,9 @@ func runJoin(ctx context.Context, opts *JoinOptions) error {
 		return cmdutil.PrintJSON(opts.IO.Out, res)
 	}
 	if res.Joined {
-		fmt.Fprintf(opts.IO.Out, "This node (%s) joined the swarm at %s as a %s.\n", short(res.NodeID), res.ManagerAddr, res.Role)
+		fmt.Fprintf(opts.IO.Out, "This node (%s) joined the swarm at %s as a %s.\n", stringid.TruncateID(res.NodeID), res.ManagerAddr, res.Role)
 	} else {
-		fmt.Fprintf(opts.IO.Out, "This node (%s) is already a %s in the swarm at %s; nothing to do.\n", short(res.NodeID), res.Role, res.ManagerAddr)
+		fmt.Fprintf(opts.IO.Out, "This node (%s) is already a %s in the swarm at %s; nothing to do.\n", stringid.TruncateID(res.NodeID), res.Role, res.ManagerAddr)
 	}
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/docker/docker/client"
+	"github.com/docker/docker/pkg/stringid"
 	"github.com/spf13/cobra"
 
 	"github.com/microctl/microctl/internal/cmdutil"
@@ -66,9 +67,9 @@ func runLeave(ctx context.Context, opts *LeaveOptions) error {
 		fmt.Fprintf(opts.IO.Out, "This node left the swarm. It was its last manager: the swarm is gone, with its %d services, %d networks, %d configs and %d secrets.\n",
 			len(p.Services), len(p.Networks), p.Configs, p.Secrets)
 	case p.State == "manager":
-		fmt.Fprintf(opts.IO.Out, "This node left the swarm; %d managers remain (remove its entry on one of them: docker node rm %s).\n", p.Managers-1, short(p.NodeID))
+		fmt.Fprintf(opts.IO.Out, "This node left the swarm; %d managers remain (remove its entry on one of them: docker node rm %s).\n", p.Managers-1, stringid.TruncateID(p.NodeID))
 	default:
-		fmt.Fprintf(opts.IO.Out, "This node left the swarm (a manager still lists it as down until: docker node rm %s).\n", short(p.NodeID))
+		fmt.Fprintf(opts.IO.Out, "This node left the swarm (a manager still lists it as down until: docker node rm %s).\n", stringid.TruncateID(p.NodeID))
 	}
 	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/docker/docker/client"
+	"github.com/docker/docker/pkg/stringid"
 	"github.com/spf13/cobra"
 
 	"github.com/microctl/microctl/internal/cmdutil"
@@ -80,12 +81,12 @@ func runStatus(ctx context.Context, opts *StatusOptions) error {
 
 func renderStatus(w io.Writer, rep sw.StatusReport) error {
 	fmt.Fprintf(w, "Swarm %s, created %s\n", rep.SwarmID, rep.CreatedAt.UTC().Format("2006-01-02 15:04 MST"))
-	fmt.Fprintf(w, "This node: %s, %s, at %s\n\n", short(rep.NodeID), rep.Role, rep.ManagerAddr)
+	fmt.Fprintf(w, "This node: %s, %s, at %s\n\n", stringid.TruncateID(rep.NodeID), rep.Role, rep.ManagerAddr)
 
 	t := cmdutil.NewTable(w, "ID", "HOSTNAME", "ROLE", "AVAILABILITY", "STATE", "MANAGER", "ADDRESS", "ENGINE")
 	ready := 0
 	for _, n := range rep.Nodes {
-		id := short(n.ID)
+		id := stringid.TruncateID(n.ID)
 		if n.Self {
 			id += " *"
 		}
@@ -108,7 +109,7 @@ func renderStatus(w io.Writer, rep sw.StatusReport) error {
 		if n.Ingress && n.Name != "ingress" {
 			name += " (ingress)"
 		}
-		t.Row(name, short(n.ID), dash(n.SubnetList()), yesNo(n.Attachable), yesNo(n.Encrypted), fmt.Sprint(len(n.Services)))
+		t.Row(name, stringid.TruncateID(n.ID), dash(n.SubnetList()), yesNo(n.Attachable), yesNo(n.Encrypted), fmt.Sprint(len(n.Services)))
 	}
 	if err := t.Flush(); err != nil {
 		return err

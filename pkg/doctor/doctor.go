@@ -6,8 +6,9 @@ package doctor
 
 import (
 	"context"
-	"errors"
 	"sync"
+
+	"github.com/microctl/microctl/internal/hint"
 )
 
 // Status is a check's verdict.
@@ -84,12 +85,6 @@ func Skipped(reason string, checks ...string) []Result {
 	return out
 }
 
-// HintOf returns the hint carried by err (any error in its chain with a
-// Hint() string method), or "".
-func HintOf(err error) string {
-	var h interface{ Hint() string }
-	if errors.As(err, &h) {
-		return h.Hint()
-	}
-	return ""
-}
+// HintOf returns the hint carried by err, or "": internal/hint.Of, kept
+// here so probes need import only this package.
+func HintOf(err error) string { return hint.Of(err) }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"time"
 
 	"github.com/microctl/microctl/pkg/doctor"
@@ -168,7 +167,7 @@ func DoctorProbe(consul func() (*registry.Client, error), path string) doctor.Pr
 			return doctor.Skipped("no Consul client", names...)
 		}
 		if path == "" {
-			path = os.Getenv("MICROCTL_KEY_PATH")
+			path = PathFromEnv()
 		}
 		opts := []Option{}
 		if path != "" {

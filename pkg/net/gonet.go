@@ -27,7 +27,7 @@ type goEngine struct {
 
 	mu  sync.Mutex
 	lns []stdnet.Listener
-	wg  sync.WaitGroup // accept goroutines
+	wg  sync.WaitGroup // accept and writer goroutines
 }
 
 func newGoEngine(h Handler, o Options) (engine, error) {
@@ -260,8 +260,15 @@ func (l *goLoop) flush(c *goConn) {
 		}
 		c.out.discard(&l.pool, n)
 		c.writing = true
+		l.eng.wg.Add(1) // stop waits for it, so Stats sees every byte written
 		go func() {
-			_, err := c.nc.Write(data)
+			defer l.eng.wg.Done()
+			n, err := c.nc.Write(data)
+			// Counted here, where the bytes left, not in the callback:
+			// a peer that closes right after its last response makes
+			// the callback see a closed conn, and those bytes were
+			// still written.
+			l.stats.bytesWritten.Add(uint64(n))
 			l.Trigger(func() {
 				c.writing = false
 				if c.closed {
@@ -271,7 +278,6 @@ func (l *goLoop) flush(c *goConn) {
 					l.closeConn(c, err)
 					return
 				}
-				l.stats.bytesWritten.Add(uint64(len(data)))
 				l.flush(c)
 			})
 		}()

@@ -12,6 +12,7 @@ import (
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/swarm"
+	"github.com/docker/docker/pkg/stringid"
 
 	"github.com/microctl/microctl/internal/textutil"
 	"github.com/microctl/microctl/pkg/compose"
@@ -836,14 +837,7 @@ func taskError(t swarm.Task) string {
 	if msg == "" {
 		msg = t.Status.Message
 	}
-	return fmt.Sprintf("task %s %s: %s", shortTaskID(t.ID), t.Status.State, textutil.OneLine(msg))
-}
-
-func shortTaskID(id string) string {
-	if len(id) > 12 {
-		return id[:12]
-	}
-	return id
+	return fmt.Sprintf("task %s %s: %s", stringid.TruncateID(t.ID), t.Status.State, textutil.OneLine(msg))
 }
 
 // Failures lists the failed services' messages, one per service, sorted.

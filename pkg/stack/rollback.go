@@ -10,6 +10,7 @@ import (
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/swarm"
+	"github.com/docker/docker/pkg/stringid"
 
 	"github.com/microctl/microctl/internal/textutil"
 )
@@ -188,7 +189,7 @@ func waitTasksGone(ctx context.Context, api StackAPI, stack string, serviceIDs, 
 				if t.NodeID != "" && t.NodeID != localNode {
 					if !finished && !remote[t.ID] {
 						remote[t.ID] = true
-						warn(fmt.Sprintf("task %s of a removed job keeps running on node %s (Swarm does not stop it): remove its container there", shortTaskID(t.ID), shortTaskID(t.NodeID)))
+						warn(fmt.Sprintf("task %s of a removed job keeps running on node %s (Swarm does not stop it): remove its container there", stringid.TruncateID(t.ID), stringid.TruncateID(t.NodeID)))
 					}
 					continue
 				}
@@ -224,7 +225,7 @@ func removeTaskContainers(ctx context.Context, api StackAPI, taskID string, warn
 	}
 	for _, c := range cs {
 		if err := api.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true}); err != nil && !cerrdefs.IsNotFound(err) {
-			warn(fmt.Sprintf("could not remove container %s of a removed job: %s", shortTaskID(c.ID), textutil.OneLine(err.Error())))
+			warn(fmt.Sprintf("could not remove container %s of a removed job: %s", stringid.TruncateID(c.ID), textutil.OneLine(err.Error())))
 		}
 	}
 }

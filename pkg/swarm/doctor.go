@@ -8,6 +8,7 @@ import (
 	"github.com/docker/docker/api/types/swarm"
 	"github.com/docker/docker/api/types/system"
 	"github.com/docker/docker/api/types/versions"
+	"github.com/docker/docker/pkg/stringid"
 
 	"github.com/microctl/microctl/pkg/doctor"
 )
@@ -100,8 +101,5 @@ func shortID(c *swarm.ClusterInfo) string {
 	if c == nil {
 		return "?"
 	}
-	if len(c.ID) > 12 {
-		return c.ID[:12]
-	}
-	return c.ID
+	return stringid.TruncateID(c.ID)
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/api/types/swarm"
 	"github.com/docker/docker/api/types/system"
+	"github.com/docker/docker/pkg/stringid"
 )
 
 // InitOptions are the inputs of Init. The zero value initialises a swarm
@@ -209,9 +210,9 @@ type InitIncompleteError struct {
 func (e *InitIncompleteError) Error() string {
 	var b strings.Builder
 	if e.Initialised {
-		fmt.Fprintf(&b, "swarm initialised (swarm %s, manager %s)", shortString(e.SwarmID), e.ManagerAddr)
+		fmt.Fprintf(&b, "swarm initialised (swarm %s, manager %s)", stringid.TruncateID(e.SwarmID), e.ManagerAddr)
 	} else {
-		fmt.Fprintf(&b, "this node was already a manager of swarm %s", shortString(e.SwarmID))
+		fmt.Fprintf(&b, "this node was already a manager of swarm %s", stringid.TruncateID(e.SwarmID))
 	}
 	var created, existed []string
 	for _, n := range e.Done {
@@ -236,13 +237,6 @@ func (e *InitIncompleteError) Unwrap() error { return e.Err }
 // Hint says what to do about it.
 func (e *InitIncompleteError) Hint() string {
 	return "the swarm stays; fix the cause and run microctl swarm init again: it keeps what exists"
-}
-
-func shortString(id string) string {
-	if len(id) > 12 {
-		return id[:12]
-	}
-	return id
 }
 
 // predictedIngress stands for the ingress network that `swarm init` will

@@ -10,6 +10,7 @@ import (
 	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/api/types/swarm"
 	"github.com/docker/docker/api/types/system"
+	"github.com/docker/docker/pkg/stringid"
 )
 
 // LeaveAPI is what Leave needs from the Docker client.
@@ -88,7 +89,7 @@ func (e *ManagerLeaveError) Error() string {
 
 // Hint says what to do about it.
 func (e *ManagerLeaveError) Hint() string {
-	return fmt.Sprintf("demote it first with docker node demote %s on another manager, or use --force", shortString(e.Plan.NodeID))
+	return fmt.Sprintf("demote it first with docker node demote %s on another manager, or use --force", stringid.TruncateID(e.Plan.NodeID))
 }
 
 func countNamed(n int, noun string, names []string) string {

@@ -13,6 +13,7 @@ import (
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/network"
+	"github.com/docker/docker/pkg/stringid"
 )
 
 // Network defaults: what `microctl swarm init` creates and what go-micro
@@ -498,16 +499,9 @@ func DecideNetwork(spec NetworkSpec, same []network.Inspect, all []network.Summa
 	}
 	ids := make([]string, len(same))
 	for i, n := range same {
-		ids[i] = shortNetID(n.ID) + " (" + n.Scope + ")"
+		ids[i] = stringid.TruncateID(n.ID) + " (" + n.Scope + ")"
 	}
 	return "", fmt.Errorf("%d networks are named %s: %s; refusing to guess which one is meant", len(same), spec.Name, strings.Join(ids, ", "))
-}
-
-func shortNetID(id string) string {
-	if len(id) > 12 {
-		return id[:12]
-	}
-	return id
 }
 
 // NetworkAPI is what network management needs from the Docker client.

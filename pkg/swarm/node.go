@@ -5,6 +5,7 @@ import (
 	"sort"
 
 	"github.com/docker/docker/api/types/swarm"
+	"github.com/docker/docker/pkg/stringid"
 )
 
 // SwarmNode is one node as `swarm status` shows it. The JSON field names
@@ -75,7 +76,7 @@ func SortNodes(nodes []SwarmNode) {
 func NodeProblems(nodes []SwarmNode) []string {
 	var p []string
 	for _, n := range nodes {
-		name := fmt.Sprintf("%s (%s)", n.Hostname, shortString(n.ID))
+		name := fmt.Sprintf("%s (%s)", n.Hostname, stringid.TruncateID(n.ID))
 		if n.State != string(swarm.NodeStateReady) {
 			msg := fmt.Sprintf("node %s is %s", name, n.State)
 			if n.Message != "" {

@@ -1,14 +1,5 @@
-// Package netns builds a lab of Docker Engines for multi-node swarm tests:
-// each engine runs in a network namespace of its own (and a UTS namespace,
-// so each has its own hostname), with its own data-root, exec-root,
-// pidfile and socket; the namespaces are wired by veth pairs to a bridge
-// that lives in a hub namespace of its own. Nothing touches the host's
-// network: no interface, route or iptables rule is added to it, and the
-// host's Docker Engine is never involved.
-//
-// It needs root, iproute2 (ip), util-linux (nsenter, unshare) and dockerd.
-// A lab writes a manifest in its directory; Close undoes everything from
-// it, and Sweep undoes labs whose owner process died without closing.
+//go:build linux
+
 package netns
 
 import (
@@ -27,70 +18,6 @@ import (
 	"syscall"
 	"time"
 )
-
-// Root is where labs keep their state. Paths stay short: unix socket paths
-// under an engine's exec-root are limited to 108 bytes.
-var Root = filepath.Join(os.TempDir(), "mctl-lab")
-
-// Options configure a lab.
-type Options struct {
-	Nodes int // engines, at least 1
-	// Subnet is the link network between the namespaces; node i gets
-	// host address 10+i. It is private to the lab's namespaces.
-	Subnet netip.Prefix
-	// StorageDriver for the engines. vfs works anywhere (no overlay mount
-	// inside the lab is needed) at the cost of disk space.
-	StorageDriver string
-	// Log receives one line per step; nil discards.
-	Log func(format string, args ...any)
-}
-
-// Option sets an option.
-type Option func(*Options)
-
-// WithNodes sets the number of engines.
-func WithNodes(n int) Option { return func(o *Options) { o.Nodes = n } }
-
-// WithLog sets the step logger (t.Logf in tests).
-func WithLog(f func(string, ...any)) Option { return func(o *Options) { o.Log = f } }
-
-// WithStorageDriver sets the engines' storage driver.
-func WithStorageDriver(d string) Option { return func(o *Options) { o.StorageDriver = d } }
-
-// Node is one engine of the lab.
-type Node struct {
-	Name      string     `json:"name"`      // n1, n2, ...
-	Hostname  string     `json:"hostname"`  // what the engine reports
-	Namespace string     `json:"namespace"` // network namespace name (ip netns)
-	Addr      netip.Addr `json:"addr"`      // its address on the lab link, on eth0
-	Dir       string     `json:"dir"`
-	Host      string     `json:"host"` // DOCKER_HOST for it: unix://.../docker.sock
-
-	cmd     *exec.Cmd
-	logFile *os.File
-}
-
-// Pidfile is where the engine writes its pid.
-func (n *Node) Pidfile() string { return filepath.Join(n.Dir, "docker.pid") }
-
-// Log is the engine's log file.
-func (n *Node) Log() string { return filepath.Join(n.Dir, "dockerd.log") }
-
-// Lab is a set of engines in namespaces.
-type Lab struct {
-	ID         string  `json:"id"`
-	Dir        string  `json:"dir"`
-	Hub        string  `json:"hub"` // namespace holding the bridge
-	Owner      int     `json:"owner"`
-	OwnerStart uint64  `json:"owner_start"` // owner's start time, against pid reuse
-	Nodes      []*Node `json:"nodes"`
-	// Storage is the engines' storage driver.
-	Storage string `json:"storage"`
-
-	log       func(string, ...any)
-	closeOnce sync.Once
-	closeErr  error
-}
 
 // Available says why a lab cannot run here, or nil.
 func Available() error {
