@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bytes"
 	"crypto/rand"
 	"encoding/base64"
 	"io"
@@ -67,7 +66,7 @@ func TestKeyProductionBinary(t *testing.T) {
 	ln.Close()
 	serve := exec.Command(binary(t, "."), "key", "serve", "--listen", addr, "--max-age", "4s")
 	serve.Env = append(os.Environ(), env...)
-	var serveErr bytes.Buffer
+	var serveErr lockedBuffer
 	serve.Stderr = &serveErr
 	if err := serve.Start(); err != nil {
 		t.Fatal(err)
@@ -99,7 +98,7 @@ func TestKeyProductionBinary(t *testing.T) {
 	// The rotator: starts, leads, exits 0 on SIGTERM.
 	rot := exec.Command(binary(t, "."), "key", "rotate", "--every", "5s")
 	rot.Env = append(os.Environ(), env...)
-	var rotErr bytes.Buffer
+	var rotErr lockedBuffer
 	rot.Stderr = &rotErr
 	if err := rot.Start(); err != nil {
 		t.Fatal(err)

@@ -85,3 +85,22 @@ func microctl(t *testing.T, env []string, args ...string) Result {
 	}
 	return r
 }
+
+// lockedBuffer is a bytes.Buffer a running child process writes to while
+// the test reads it (os/exec copies into it from its own goroutine).
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
