@@ -799,7 +799,11 @@ func (serviceSettle) settle(t *target, svc swarm.Service, c taskCount, cutoff, n
 		return
 	}
 	st.Message = ""
-	if p, final := t.kind.settledPhase(u, cutoff); final {
+	// Swarm's word that an update completed stands only when no task of
+	// it failed: with a short update monitor on a loaded node, a task that
+	// crashes after a few seconds passes Swarm's watch, and then it is our
+	// own monitor period (restarted by every failure) that decides.
+	if p, final := t.kind.settledPhase(u, cutoff); final && !(t.kind == KindUpdated && len(t.failed) > 0) {
 		st.Phase = p
 		return
 	}

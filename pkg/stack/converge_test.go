@@ -387,3 +387,46 @@ func (g *hookGate) Check(context.Context, string, string) GateState {
 	}
 	return GateState{Message: "waiting"}
 }
+
+// TestWatcherUpdateCompletedAfterAFailure: Swarm calls an update completed
+// once a new task outlived its (short) monitor; if a task of that update
+// failed on the way, microctl does not take Swarm's word for it but
+// watches its own monitor period, which every further failure restarts.
+// Seen on a loaded node: a crashing image that took seconds to exit was
+// reported converged.
+func TestWatcherUpdateCompletedAfterAFailure(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	run, shut := swarm.TaskStateRunning, swarm.TaskStateShutdown
+	svc := replicated("a", 1, 2*time.Second)
+	started := t0
+	svc.UpdateStatus = &swarm.UpdateStatus{State: swarm.UpdateStateCompleted, StartedAt: &started}
+	for _, crashAgain := range []bool{false, true} {
+		f := &fakeWatchEngine{services: map[string]swarm.Service{}, tasks: map[string][]swarm.Task{}}
+		failed := task("f1", "a", shut, swarm.TaskStateFailed, t0.Add(time.Second), "task: non-zero exit (1)")
+		f.set(svc, failed, task("n1", "a", run, run, t0.Add(time.Second), ""))
+		w := NewWatcher(f, WatchOptions{})
+		now := t0.Add(time.Second)
+		w.now = func() time.Time { return now }
+		w.WatchSince("a", "a", KindUpdated, svc.Spec, t0)
+		if st := evalOnce(t, w, f)[0]; st.Phase != PhaseVerifying {
+			t.Fatalf("crashAgain=%v: right after a failed task, phase %s, want %s", crashAgain, st.Phase, PhaseVerifying)
+		}
+		if crashAgain {
+			now = t0.Add(2 * time.Second)
+			f.set(svc, failed, task("f2", "a", shut, swarm.TaskStateFailed, now, "task: non-zero exit (1)"),
+				task("n2", "a", run, run, now, ""))
+			if st := evalOnce(t, w, f)[0]; st.Phase == PhaseConverged {
+				t.Fatalf("a second failure still converged")
+			}
+			now = t0.Add(3500 * time.Millisecond) // 1.5 s after the last failure: within the monitor
+			if st := evalOnce(t, w, f)[0]; st.Phase != PhaseVerifying {
+				t.Fatalf("within the monitor after the last failure: phase %s", st.Phase)
+			}
+			continue
+		}
+		now = t0.Add(3500 * time.Millisecond) // the monitor period passed with no failure
+		if st := evalOnce(t, w, f)[0]; st.Phase != PhaseConverged {
+			t.Fatalf("after a quiet monitor period: phase %s (%s), want %s", st.Phase, st.Message, PhaseConverged)
+		}
+	}
+}
