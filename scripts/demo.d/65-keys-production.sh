@@ -20,7 +20,12 @@ echo "\$ microctl doctor | grep keys."
 "$MICROCTL" doctor 2>&1 | grep 'keys\.' || true
 echo
 echo "\$ docker service logs --raw demo_key-rotator"
-docker service logs --raw demo_key-rotator 2>&1 | head -4
+# Through a file, not a pipe into head: with pipefail, head closing the
+# pipe early would fail the step (SIGPIPE).
+rotlog=$(mktemp)
+docker service logs --raw demo_key-rotator >"$rotlog" 2>&1 || true
+head -4 "$rotlog"
+rm -f "$rotlog"
 
 # The JWKS endpoint of the stack, with its caching headers.
 echo
