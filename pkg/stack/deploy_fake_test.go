@@ -6,6 +6,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -181,8 +182,13 @@ func TestPlanEveryAction(t *testing.T) {
 // unchanged; a registry that cannot be asked is a warning.
 func TestPlanPinsDigestsAndKeepsThem(t *testing.T) {
 	f := newFakeClient()
+	// The plan resolves images concurrently (errgroup): the record of
+	// what was asked needs its own lock.
+	var mu sync.Mutex
 	var asked []string
 	f.distributionInspectFunc = func(ref string) (registry.DistributionInspect, error) {
+		mu.Lock()
+		defer mu.Unlock()
 		asked = append(asked, ref)
 		return digestOf(ref), nil
 	}
@@ -198,9 +204,14 @@ func TestPlanPinsDigestsAndKeepsThem(t *testing.T) {
 		t.Errorf("deployed image %s", img)
 	}
 
+	mu.Lock()
 	asked = nil
+	mu.Unlock()
 	p = prepare(t, f, "s", fakeTwo, PlanOptions{ResolveImage: ResolveChanged})
-	if len(asked) != 0 || p.Changed() {
+	mu.Lock()
+	n := len(asked)
+	mu.Unlock()
+	if n != 0 || p.Changed() {
 		t.Errorf("unchanged images: asked the registry for %v, changed %v", asked, fullActions(p))
 	}
 
