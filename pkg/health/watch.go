@@ -163,6 +163,11 @@ type Watcher struct {
 	// the first loop to succeed again, which asks for a full re-read: one
 	// "reconnected" per outage, however many loops saw it.
 	down atomic.Bool
+	// resyncs counts the full re-reads ("reconnected") so far. A request
+	// sent before the latest one that fails afterwards belongs to the
+	// outage already reported (the agent dropped it when it went): it
+	// must not open a second one.
+	resyncs atomic.Int64
 }
 
 // NewWatcher returns a watcher reading from src.
@@ -305,6 +310,7 @@ func (w *Watcher) Run(ctx context.Context, emit func(Event)) error {
 			// whole read older than the last checks seen means the agent
 			// restarted or its state was restored, with no failed request
 			// to tell. It is a resync like any other.
+			w.resyncs.Add(1)
 			emit(Event{Time: w.opts.Now(), Type: EventReconnected, Output: backwards(cat.ChecksIndex)})
 			full = true
 		}
@@ -327,6 +333,7 @@ func (w *Watcher) Run(ctx context.Context, emit func(Event)) error {
 			refresh()
 		case reason := <-resyncCh:
 			full = true
+			w.resyncs.Add(1)
 			emit(Event{Time: w.opts.Now(), Type: EventReconnected, Output: reason})
 			refresh()
 		case <-servicesCh:
@@ -337,6 +344,7 @@ func (w *Watcher) Run(ctx context.Context, emit func(Event)) error {
 				// The checks went back in time: a restarted agent. Say so
 				// and read everything again rather than diff checks
 				// against instances of the old agent.
+				w.resyncs.Add(1)
 				emit(Event{Time: w.opts.Now(), Type: EventReconnected, Output: backwards(m.res.Index)})
 				full = true
 				refresh()
@@ -391,6 +399,7 @@ func (w *Watcher) loop(ctx context.Context, index uint64, resync func(reason str
 			}
 		}
 		last = w.opts.Now()
+		sentAfter := w.resyncs.Load()
 		got, deliver, err := fetch(ctx, index)
 		if ctx.Err() != nil {
 			return
@@ -398,7 +407,9 @@ func (w *Watcher) loop(ctx context.Context, index uint64, resync func(reason str
 		if err != nil {
 			d := w.backoff(failures)
 			failures++
-			w.down.Store(true)
+			if w.resyncs.Load() == sentAfter {
+				w.down.Store(true)
+			}
 			// The next request must not block: an agent that restarted
 			// counts from a lower index, and a blocking query with the
 			// old one would wait its whole wait (minutes) before
