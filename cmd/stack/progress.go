@@ -67,6 +67,9 @@ func (p *progress) States(states []stk.State) {
 
 // Event implements Reporter.
 func (p *progress) Event(msg string) {
+	// Events quote the engine and Consul (task errors, instance IDs):
+	// made visible, never executed.
+	msg = cmdutil.Sanitize(msg)
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.live {
@@ -149,7 +152,7 @@ func formatState(s stk.State, nameW int, live bool) string {
 	}
 	line := fmt.Sprintf("%-*s  %-9s  %s", nameW, s.Service, counts, phase)
 	if s.Message != "" {
-		line += "  " + s.Message
+		line += "  " + cmdutil.Sanitize(s.Message)
 	}
 	return line
 }

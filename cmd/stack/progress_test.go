@@ -54,3 +54,23 @@ func TestProgressLiveRedraws(t *testing.T) {
 		}
 	}
 }
+
+// TestProgressSanitisesWhatTheEngineSays: a task error or an event quoting
+// the engine or Consul reaches the terminal with its control characters
+// made visible, on a terminal and in a log alike.
+func TestProgressSanitisesWhatTheEngineSays(t *testing.T) {
+	for _, live := range []bool{false, true} {
+		var buf bytes.Buffer
+		p := newProgressTo(&buf, live, 200)
+		p.States([]stk.State{{Service: "s_api", Phase: stk.PhaseFailed, Running: 0, Desired: 1,
+			Message: "task x failed: \x1b]0;owned\x07boom"}})
+		p.Event("removed service s_api\x1b[2J")
+		out := buf.String()
+		if strings.Contains(out, "\x1b]") || strings.Contains(out, "\x07") || strings.Contains(out, "\x1b[2J") {
+			t.Errorf("live=%v: raw control sequence reached the output: %q", live, out)
+		}
+		if !strings.Contains(out, "boom") || !strings.Contains(out, "removed service s_api") {
+			t.Errorf("live=%v: the text itself is gone: %q", live, out)
+		}
+	}
+}
