@@ -160,7 +160,11 @@ services:
     image: %s
     environment: {GREETER_NO_REGISTER: "1"}
     deploy:
-      update_config: {monitor: 1s}
+      # Swarm calls an update completed once a new task has run for the
+      # monitor period; the crash image exits at once, but a loaded engine
+      # can report that exit seconds later, so 1s let a crash pass as
+      # converged in CI. 5s (Swarm's default) keeps the crash inside it.
+      update_config: {monitor: 5s}
       rollback_config: {monitor: 500ms}
       restart_policy: {delay: 200ms}
 `
