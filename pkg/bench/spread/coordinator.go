@@ -379,4 +379,3 @@ func cleanup(api Swarm, kv KV, serviceID, prefix string) string {
 	}
 	return "removed"
 }
-
