@@ -245,7 +245,15 @@ func taskProblem(ctx context.Context, api Swarm, serviceID string) string {
 		if msg == "" {
 			msg = t.Status.Message
 		}
-		return fmt.Sprintf("task %s.%d (%s) on node %s is %s: %s", serviceID[:min(12, len(serviceID))], t.Slot, t.ID[:min(12, len(t.ID))], t.NodeID[:min(12, len(t.NodeID))], t.Status.State, msg)
+		p := fmt.Sprintf("task %s.%d (%s) on node %s is %s: %s", serviceID[:min(12, len(serviceID))], t.Slot, t.ID[:min(12, len(t.ID))], t.NodeID[:min(12, len(t.NodeID))], t.Status.State, msg)
+		if strings.Contains(msg, "No such image") || strings.Contains(msg, "pull access denied") {
+			img := ""
+			if t.Spec.ContainerSpec != nil {
+				img = t.Spec.ContainerSpec.Image
+			}
+			p += fmt.Sprintf("; copy the image to the nodes with: microctl image push %s --all-nodes", img)
+		}
+		return p
 	}
 	return ""
 }

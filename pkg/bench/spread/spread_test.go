@@ -307,10 +307,11 @@ func TestRunFailures(t *testing.T) {
 				f := &fakeSwarm{kv: kv, workers: 1}
 				task := swarm.Task{ID: "task0123456789", NodeID: "node0123456789", Slot: 2}
 				task.Status.State, task.Status.Err = swarm.TaskStateRejected, "No such image: mctl:test"
+				task.Spec.ContainerSpec = &swarm.ContainerSpec{Image: "mctl:test"}
 				f.failed = []swarm.Task{task}
 				return f
 			},
-			wantErr: "is rejected: No such image: mctl:test",
+			wantErr: "is rejected: No such image: mctl:test; copy the image to the nodes with: microctl image push mctl:test --all-nodes",
 		},
 	}
 	for _, tt := range tests {
