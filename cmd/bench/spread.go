@@ -153,7 +153,7 @@ func runSpread(ctx context.Context, o *Options) error {
 }
 
 // workerEnv passes on how to reach Consul. The token, if any, is in the
-// job service's spec for the length of the run (the service is removed
+// service's spec for the length of the run (the service is removed
 // afterwards); a Swarm secret would be the next step.
 func workerEnv(env map[string]string) []string {
 	var out []string
@@ -175,21 +175,31 @@ func renderSpread(o *Options, rep *spread.Report) error {
 	w := o.IO.Out
 	fmt.Fprintf(w, "\nworkers    %d, ready after %.1fs, load from %.1fs after the start; service %s and %s removed\n",
 		len(rep.Workers), rep.ReadySeconds, rep.StartToLoadSeconds, cmdutil.Sanitize(rep.Service), cmdutil.Sanitize(rep.Prefix))
-	t := cmdutil.NewTable(w, "SLOT", "NODE", "TASK", "CONNS", "RATE", "REQUESTS", "REQ/S", "P50", "P99", "ERRORS")
+	t := cmdutil.NewTable(w, "SLOT", "NODE", "TASK ID", "CONNS", "RATE", "REQUESTS", "REQ/S", "P50", "P99", "ERRORS")
 	for _, r := range rep.Workers {
 		rate := "-"
 		if r.Rate > 0 {
 			rate = fmt.Sprintf("%g", r.Rate)
 		}
-		t.Row(fmt.Sprint(r.Slot), cmdutil.Cell(r.Node), cmdutil.Cell(r.Task), fmt.Sprint(r.Connections), rate,
+		t.Row(fmt.Sprint(r.Slot), cmdutil.Cell(r.Node), cmdutil.Cell(shortTask(r.Task)), fmt.Sprint(r.Connections), rate,
 			fmt.Sprint(r.Requests), fmt.Sprintf("%.1f", r.RequestsPerSec),
 			bench.FormatUS(r.Latency.P50US), bench.FormatUS(r.Latency.P99US), fmt.Sprint(r.Errors))
 	}
 	return t.Flush()
 }
 
+// shortTask shortens a task name (service.slot.id) to its ID's first 12
+// characters, as docker service ps shows IDs; -o json has the whole name.
+func shortTask(name string) string {
+	id := name[strings.LastIndex(name, ".")+1:]
+	if len(id) > 12 {
+		id = id[:12]
+	}
+	return id
+}
+
 // newCmdWorker is the hidden `bench worker`: one worker of --workers, run
-// inside the job's container.
+// inside the service's container.
 func newCmdWorker(f *cmdutil.Factory) *cobra.Command {
 	var prefix string
 	cmd := &cobra.Command{

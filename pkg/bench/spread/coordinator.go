@@ -62,7 +62,8 @@ type Event struct {
 type Report struct {
 	Merged  *bench.Result `json:"-"`
 	Workers []WorkerRow   `json:"workers"`
-	Service string        `json:"service"`
+	Service   string `json:"service"`
+	ServiceID string `json:"service_id"`
 	Prefix  string        `json:"kv_prefix"`
 	Image   string        `json:"image"`
 	// ReadySeconds is from the command's start until every worker had
@@ -134,8 +135,8 @@ func Run(ctx context.Context, api Swarm, kv KV, plan Plan, opts ...Option) (rep 
 	if err != nil {
 		return rep, fmt.Errorf("create the job service %s: %w", rep.Service, err)
 	}
-	serviceID = resp.ID
-	emit("created", "job service %s: %d workers of %s", rep.Service, n, o.Image)
+	serviceID, rep.ServiceID = resp.ID, resp.ID
+	emit("created", "service %s: %d one-shot workers of %s", rep.Service, n, o.Image)
 
 	ids, err := waitClaims(ctx, api, kv, serviceID, prefix, n, o)
 	if err != nil {
@@ -202,7 +203,7 @@ func serviceSpec(ctx context.Context, api Swarm, name, prefix string, n int, o O
 	if err != nil {
 		return swarm.ServiceSpec{}, fmt.Errorf("the host network: %w", err)
 	}
-	total, conc := uint64(n), uint64(n)
+	replicas := uint64(n)
 	none := swarm.RestartPolicyConditionNone
 	env := append(slices.Clone(o.Env),
 		"MICROCTL_WORKER_TASK={{.Task.Name}}",
@@ -210,7 +211,12 @@ func serviceSpec(ctx context.Context, api Swarm, name, prefix string, n int, o O
 	)
 	return swarm.ServiceSpec{
 		Annotations: swarm.Annotations{Name: name, Labels: map[string]string{"microctl.bench.kv-prefix": prefix}},
-		Mode:        swarm.ServiceMode{ReplicatedJob: &swarm.ReplicatedJob{MaxConcurrent: &conc, TotalCompletions: &total}},
+		// Replicated with restart none, not replicated-job: each task runs
+		// once all the same, and removing the service removes its tasks'
+		// containers, which for a job Swarm does not do (moby#42789,
+		// moby#44312: the tasks of a removed job stay in the store and their
+		// exited containers on every node).
+		Mode: swarm.ServiceMode{Replicated: &swarm.ReplicatedService{Replicas: &replicas}},
 		TaskTemplate: swarm.TaskSpec{
 			ContainerSpec: &swarm.ContainerSpec{
 				Image: o.Image,

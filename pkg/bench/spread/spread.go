@@ -1,5 +1,5 @@
 // Package spread runs a load test from several machines at once: N
-// workers, each a task of one Swarm replicated-job service, take their
+// workers, each a one-shot task of one Swarm service, take their
 // share of the connections and of the rate, wait at a barrier in Consul
 // KV, run together, and write their results (HdrHistogram included) back
 // to KV, where the coordinator merges them exactly (bench.Merge).

@@ -16,6 +16,8 @@ import (
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/build"
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/api/types/swarm"
 	"github.com/docker/docker/client"
@@ -91,9 +93,30 @@ func assertCleaned(t *testing.T, cli client.APIClient, kv KV, rep *Report) {
 	if keys, err := kv.Keys(ctx, rep.Prefix); err != nil || len(keys) != 0 {
 		t.Errorf("KV under %s: %v %v", rep.Prefix, keys, err)
 	}
+	if rep.ServiceID == "" {
+		return
+	}
+	// The node's agent removes the containers of a removed service's tasks
+	// asynchronously: give it a while.
+	var left []container.Summary
+	for range 40 {
+		var err error
+		left, err = cli.ContainerList(ctx, container.ListOptions{All: true,
+			Filters: filters.NewArgs(filters.Arg("label", "com.docker.swarm.service.id="+rep.ServiceID))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(left) == 0 {
+			return
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	for _, c := range left {
+		t.Errorf("container %s of the removed service still there (%s)", c.Names, c.Status)
+	}
 }
 
-// TestWorkersOnTheSwarm runs two workers as a real job on the test
+// TestWorkersOnTheSwarm runs two workers as a real service on the test
 // environment's swarm against a counting target on 127.0.0.1, then a run
 // whose image does not exist, and checks both leave nothing behind.
 func TestWorkersOnTheSwarm(t *testing.T) {

@@ -177,7 +177,7 @@ func (f *fakeSwarm) ServiceCreate(_ context.Context, spec swarm.ServiceSpec, _ s
 	prefix := spec.TaskTemplate.ContainerSpec.Args[3]
 	ctx, cancel := context.WithCancel(context.Background())
 	f.cancel = cancel
-	n := int(*spec.Mode.ReplicatedJob.TotalCompletions)
+	n := int(*spec.Mode.Replicated.Replicas)
 	if f.workers > 0 {
 		n = f.workers
 	}
@@ -272,7 +272,7 @@ func TestRunMergesWhatTheTargetSaw(t *testing.T) {
 	}
 	spec := fs.created[0]
 	if spec.TaskTemplate.RestartPolicy.Condition != swarm.RestartPolicyConditionNone || spec.TaskTemplate.Networks[0].Target != "hostnet" ||
-		*spec.Mode.ReplicatedJob.MaxConcurrent != 3 {
+		*spec.Mode.Replicated.Replicas != 3 {
 		t.Errorf("service spec %+v", spec)
 	}
 }
