@@ -60,12 +60,12 @@ type Event struct {
 
 // Report is the merged run and each worker's share.
 type Report struct {
-	Merged  *bench.Result `json:"-"`
-	Workers []WorkerRow   `json:"workers"`
-	Service   string `json:"service"`
-	ServiceID string `json:"service_id"`
-	Prefix  string        `json:"kv_prefix"`
-	Image   string        `json:"image"`
+	Merged    *bench.Result `json:"-"`
+	Workers   []WorkerRow   `json:"workers"`
+	Service   string        `json:"service"`
+	ServiceID string        `json:"service_id"`
+	Prefix    string        `json:"kv_prefix"`
+	Image     string        `json:"image"`
 	// ReadySeconds is from the command's start until every worker had
 	// claimed its slot; StartToLoadSeconds until the last worker began its
 	// run (its own clock: on one host, or NTP-synchronised nodes).
