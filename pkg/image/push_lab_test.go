@@ -32,7 +32,7 @@ func buildScratch(t *testing.T, cli client.APIClient, ref string) {
 	tw := tar.NewWriter(&ctxTar)
 	files := map[string][]byte{
 		"Dockerfile": []byte("FROM scratch\nCOPY payload /payload\n"),
-		"payload":    bytes.Repeat([]byte(fmt.Sprintf("%x", rand.Uint64())), 1<<14), // 256 KiB
+		"payload":    bytes.Repeat([]byte(fmt.Sprintf("%016x", rand.Uint64())), 1<<14), // 256 KiB
 	}
 	for name, b := range files {
 		_ = tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(b))})
