@@ -5,6 +5,7 @@
 #
 #   eval "$(scripts/testenv.sh env)"; bench/workers/run.sh
 #   WORKERS=3 CONNS=48 DURATION=10s ROUNDS=3 bench/workers/run.sh
+#   WORKER_LOOPS=1 bench/workers/run.sh   # -t 1 in each worker
 #
 # 1. Builds this checkout's microctl (static) and, unless IMAGE is given, an
 #    image FROM scratch holding it (tag microctl/microctl:workers-bench-$$,
@@ -29,6 +30,10 @@ WORKERS=${WORKERS:-3}
 CONNS=${CONNS:-48}
 DURATION=${DURATION:-10s}
 ROUNDS=${ROUNDS:-1}
+# Event loops (-t) of the single run and of each worker; empty: GOMAXPROCS
+# of the process (each worker's container sees every CPU of its node).
+SINGLE_LOOPS=${SINGLE_LOOPS:-}
+WORKER_LOOPS=${WORKER_LOOPS:-}
 OUT=${OUT:-$(mktemp -d /tmp/workers-bench.XXXXXX)}
 
 : "${CONSUL_HTTP_ADDR:?set CONSUL_HTTP_ADDR (eval \"\$(scripts/testenv.sh env)\")}"
@@ -63,14 +68,15 @@ done
 URL=http://127.0.0.1:$PORT/
 
 echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
-printf '| round | single req/s | %d workers req/s | ratio | ready_s | start_to_load_s |\n|---|---|---|---|---|---|\n' "$WORKERS"
+printf '| round | single req/s (loops) | %d workers req/s (loops) | ratio | ready_s | start_to_load_s |\n|---|---|---|---|---|---|\n' "$WORKERS"
 for r in $(seq "$ROUNDS"); do
-	"$BIN" bench "$URL" -c "$CONNS" -d "$DURATION" -o json >"$OUT/single-$r.json" 2>"$OUT/single-$r.err"
-	"$BIN" bench "$URL" --workers "$WORKERS" --image "$IMAGE" -c "$CONNS" -d "$DURATION" -o json \
+	"$BIN" bench "$URL" -c "$CONNS" -d "$DURATION" ${SINGLE_LOOPS:+-t "$SINGLE_LOOPS"} -o json >"$OUT/single-$r.json" 2>"$OUT/single-$r.err"
+	"$BIN" bench "$URL" --workers "$WORKERS" --image "$IMAGE" -c "$CONNS" -d "$DURATION" ${WORKER_LOOPS:+-t "$WORKER_LOOPS"} -o json \
 		>"$OUT/spread-$r.json" 2>"$OUT/spread-$r.err"
 	s=$(jq .requests_per_sec "$OUT/single-$r.json")
 	w=$(jq .requests_per_sec "$OUT/spread-$r.json")
-	printf '| %d | %.0f | %.0f | %.2f | %s | %s |\n' "$r" "$s" "$w" "$(echo "$w / $s" | bc -l)" \
+	printf '| %d | %.0f (%s) | %.0f (%s) | %.2f | %s | %s |\n' "$r" "$s" "$(jq .settings.loops "$OUT/single-$r.json")" \
+		"$w" "$(jq .settings.loops "$OUT/spread-$r.json")" "$(echo "$w / $s" | bc -l)" \
 		"$(jq .spread.ready_s "$OUT/spread-$r.json")" "$(jq .spread.start_to_load_s "$OUT/spread-$r.json")"
 done
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
