@@ -179,3 +179,18 @@ func Merge(parts []*Result) (*Result, error) {
 	}
 	return m, nil
 }
+
+// Part is one of the runs a merged Result was made of, as the HTML report
+// lists it (bench --workers: one per worker).
+type Part struct {
+	Name           string // "worker 0 (task ... on node)"
+	Connections    int
+	Rate           float64
+	Requests       uint64
+	RequestsPerSec float64
+	Latency        Latency
+	Errors         int64
+}
+
+// SetParts records the runs r was merged from, for WriteReport.
+func (r *Result) SetParts(p []Part) { r.parts = p }

@@ -3,7 +3,9 @@ package bench
 import (
 	"math/rand/v2"
 	"strconv"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
 )
@@ -134,4 +136,26 @@ func summarizeClamped(h *hdrhistogram.Histogram, c uint64) Latency {
 	l := summarize(h)
 	l.Clamped = c
 	return l
+}
+
+// A merged result's report lists its parts (the workers), names escaped.
+func TestReportListsParts(t *testing.T) {
+	var parts []*Result
+	for range 2 {
+		parts = append(parts, fakeRun{lat: []int64{100, 200}, latU: []int64{100, 200}, status: []int{200, 200}}.result(t, false))
+	}
+	m, err := Merge(parts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.SetParts([]Part{{Name: "worker 0 (task <x> on n1)", Connections: 7, Requests: 2}, {Name: "worker 1", Connections: 7, Requests: 2}})
+	var page strings.Builder
+	if err := WriteReport(&page, m, time.Unix(0, 0)); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"<h2>Workers</h2>", "worker 0 (task &lt;x&gt; on n1)", "worker 1"} {
+		if !strings.Contains(page.String(), want) {
+			t.Errorf("report lacks %q", want)
+		}
+	}
 }

@@ -168,7 +168,16 @@ func Run(ctx context.Context, api Swarm, kv KV, plan Plan, opts ...Option) (rep 
 	}
 	rep.StartToLoadSeconds = lastBegan.Sub(began).Seconds()
 	rep.Merged, err = bench.Merge(parts)
-	return rep, err
+	if err != nil {
+		return rep, err
+	}
+	var rows []bench.Part
+	for _, w := range rep.Workers {
+		rows = append(rows, bench.Part{Name: w.Identity.String(), Connections: w.Connections, Rate: w.Rate,
+			Requests: w.Requests, RequestsPerSec: w.RequestsPerSec, Latency: w.Latency, Errors: w.Errors})
+	}
+	rep.Merged.SetParts(rows)
+	return rep, nil
 }
 
 // Option sets an option.
