@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -269,8 +270,8 @@ func check(ctx context.Context, e Engine, im Source, d time.Duration) (Status, e
 	case err != nil && !cerrdefs.IsNotFound(err):
 		return "", fmt.Errorf("inspect %s: %w", im.Ref, err)
 	}
-	if im.Ref == im.ID || strings.HasPrefix(im.ID, im.Ref) {
-		return "", nil // asked for by ID and not there
+	if isIDRef(im.Ref, im.ID) {
+		return "", nil // asked for by ID and not there: nothing to tag
 	}
 	// The same content under another name (or the name moved on): a tag
 	// is all it takes, no byte has to travel.
@@ -410,6 +411,13 @@ func (c *countingReader) Read(p []byte) (int, error) {
 		}
 	}
 	return n, err
+}
+
+var hexRef = regexp.MustCompile(`^(sha256:)?[0-9a-f]{12,64}$`)
+
+// isIDRef reports whether ref names the image by (a prefix of) its ID.
+func isIDRef(ref, id string) bool {
+	return hexRef.MatchString(ref) && strings.HasPrefix(strings.TrimPrefix(id, "sha256:"), strings.TrimPrefix(ref, "sha256:"))
 }
 
 func shortID(id string) string {

@@ -242,6 +242,18 @@ func TestPushStall(t *testing.T) {
 	}
 }
 
+func TestIsIDRef(t *testing.T) {
+	id := "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+	for ref, want := range map[string]bool{
+		id: true, "0123456789ab": true, "sha256:0123456789abcd": true,
+		"0123456789ac": false, "app:1": false, "abc": false,
+	} {
+		if got := isIDRef(ref, id); got != want {
+			t.Errorf("isIDRef(%q) = %v", ref, got)
+		}
+	}
+}
+
 func TestResolveMissing(t *testing.T) {
 	src := newFake(map[string]string{"app:1": "sha256:a1"})
 	_, err := Resolve(context.Background(), src, []string{"app:1", "nope:2"}, time.Second)
