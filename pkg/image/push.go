@@ -216,12 +216,16 @@ func Push(ctx context.Context, src Engine, images []Source, targets []Target, op
 func pushOne(ctx context.Context, src Engine, images []Source, t Target, o Options, emit func(Event)) Result {
 	r := Result{Target: t.Name, URL: t.URL}
 	var send []Source
-	for _, im := range images {
+	for i, im := range images {
 		st, err := check(ctx, t.Engine, im, o.CallTimeout)
 		if err != nil {
+			// The first failure says it: an engine that cannot be read
+			// for one image cannot be for the next.
 			r.Err = err
-			r.Images = append(r.Images, ImageResult{Ref: im.Ref, ID: im.ID, Status: StatusFailed})
-			continue
+			for _, im := range images[i:] {
+				r.Images = append(r.Images, ImageResult{Ref: im.Ref, ID: im.ID, Status: StatusFailed})
+			}
+			break
 		}
 		if st == "" {
 			send = append(send, im)
