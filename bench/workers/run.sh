@@ -12,9 +12,12 @@
 #    removed at the end), so the workers run the code under test.
 # 2. Starts one target, `microctl serve --loops 1` on 127.0.0.1 (a free
 #    port); the workers run on the host network and reach it there.
-# 3. ROUNDS times, alternating: a single local `microctl bench -c $CONNS`,
-#    then `microctl bench --workers $WORKERS -c $CONNS` (the same total
-#    connections), both for $DURATION, -o json.
+# 3. ROUNDS times, one after another: a single local `microctl bench -c
+#    $CONNS`; the same single bench inside one container of the worker
+#    image on the host network (what a worker's placement alone costs:
+#    on a loaded host, Docker's cgroup competes as one group with every
+#    process outside it); then `microctl bench --workers $WORKERS -c
+#    $CONNS` (the same total connections). All for $DURATION, -o json.
 # 4. Prints, per round, requests/s of each and their ratio, and for the
 #    spread run ready_s (start to every worker ready) and start_to_load_s
 #    (start to the last worker's first request). Also the load average
@@ -68,14 +71,17 @@ done
 URL=http://127.0.0.1:$PORT/
 
 echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
-printf '| round | single req/s (loops) | %d workers req/s (loops) | ratio | ready_s | start_to_load_s |\n|---|---|---|---|---|---|\n' "$WORKERS"
+printf '| round | single req/s (loops) | single in a container req/s | %d workers req/s (loops) | workers / single | ready_s | start_to_load_s |\n|---|---|---|---|---|---|---|\n' "$WORKERS"
 for r in $(seq "$ROUNDS"); do
 	"$BIN" bench "$URL" -c "$CONNS" -d "$DURATION" ${SINGLE_LOOPS:+-t "$SINGLE_LOOPS"} -o json >"$OUT/single-$r.json" 2>"$OUT/single-$r.err"
+	docker run --rm --network host "$IMAGE" bench "$URL" -c "$CONNS" -d "$DURATION" ${SINGLE_LOOPS:+-t "$SINGLE_LOOPS"} -o json \
+		>"$OUT/container-$r.json" 2>"$OUT/container-$r.err"
 	"$BIN" bench "$URL" --workers "$WORKERS" --image "$IMAGE" -c "$CONNS" -d "$DURATION" ${WORKER_LOOPS:+-t "$WORKER_LOOPS"} -o json \
 		>"$OUT/spread-$r.json" 2>"$OUT/spread-$r.err"
 	s=$(jq .requests_per_sec "$OUT/single-$r.json")
 	w=$(jq .requests_per_sec "$OUT/spread-$r.json")
-	printf '| %d | %.0f (%s) | %.0f (%s) | %.2f | %s | %s |\n' "$r" "$s" "$(jq .settings.loops "$OUT/single-$r.json")" \
+	printf '| %d | %.0f (%s) | %.0f | %.0f (%s) | %.2f | %s | %s |\n' "$r" "$s" "$(jq .settings.loops "$OUT/single-$r.json")" \
+		"$(jq .requests_per_sec "$OUT/container-$r.json")" \
 		"$w" "$(jq .settings.loops "$OUT/spread-$r.json")" "$(echo "$w / $s" | bc -l)" \
 		"$(jq .spread.ready_s "$OUT/spread-$r.json")" "$(jq .spread.start_to_load_s "$OUT/spread-$r.json")"
 done
