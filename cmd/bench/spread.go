@@ -137,14 +137,19 @@ func runSpread(ctx context.Context, o *Options) error {
 	if rep != nil && rep.Cleanup != "" && rep.Cleanup != "removed" {
 		fmt.Fprintf(o.IO.ErrOut, "warning: %s\n", cmdutil.Sanitize(rep.Cleanup))
 	}
-	if err != nil || rep == nil || rep.Merged == nil {
+	if rep == nil || rep.Merged == nil {
 		return err
 	}
+	// A run that measured is shown even when its cleanup then failed (err
+	// says so): the measurement is not thrown away.
 	if rerr := renderSpread(o, rep); rerr != nil {
 		return rerr
 	}
 	if werr := outs.write(rep.Merged); werr != nil {
 		return werr
+	}
+	if err != nil {
+		return err
 	}
 	if rep.Merged.Requests == 0 {
 		return fmt.Errorf("no request succeeded: %s", noSuccessReason(o, rep.Merged))
@@ -173,8 +178,8 @@ func renderSpread(o *Options, rep *spread.Report) error {
 		return err
 	}
 	w := o.IO.Out
-	fmt.Fprintf(w, "\nworkers    %d, ready after %.1fs, load from %.1fs after the start; service %s and %s removed\n",
-		len(rep.Workers), rep.ReadySeconds, rep.StartToLoadSeconds, cmdutil.Sanitize(rep.Service), cmdutil.Sanitize(rep.Prefix))
+	fmt.Fprintf(w, "\nworkers    %d, ready after %.1fs, load from %.1fs after the start; service %s and %s: %s\n",
+		len(rep.Workers), rep.ReadySeconds, rep.StartToLoadSeconds, cmdutil.Sanitize(rep.Service), cmdutil.Sanitize(rep.Prefix), cmdutil.Sanitize(rep.Cleanup))
 	t := cmdutil.NewTable(w, "SLOT", "NODE", "TASK ID", "CONNS", "RATE", "REQUESTS", "REQ/S", "P50", "P99", "ERRORS")
 	for _, r := range rep.Workers {
 		rate := "-"
