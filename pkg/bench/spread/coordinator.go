@@ -213,6 +213,7 @@ func serviceSpec(ctx context.Context, api Swarm, name, prefix string, n int, o O
 		return swarm.ServiceSpec{}, fmt.Errorf("the host network: %w", err)
 	}
 	replicas := uint64(n)
+	stopGrace := 3 * time.Second
 	none := swarm.RestartPolicyConditionNone
 	env := append(slices.Clone(o.Env),
 		"MICROCTL_WORKER_TASK={{.Task.Name}}",
@@ -228,9 +229,12 @@ func serviceSpec(ctx context.Context, api Swarm, name, prefix string, n int, o O
 		Mode: swarm.ServiceMode{Replicated: &swarm.ReplicatedService{Replicas: &replicas}},
 		TaskTemplate: swarm.TaskSpec{
 			ContainerSpec: &swarm.ContainerSpec{
-				Image: o.Image,
-				Args:  []string{"bench", "worker", "--kv-prefix", prefix},
-				Env:   env,
+				// A worker stops its run on SIGTERM; removal (Ctrl-C, a
+				// failure) need not wait Docker's default 10 s for it.
+				StopGracePeriod: &stopGrace,
+				Image:           o.Image,
+				Args:            []string{"bench", "worker", "--kv-prefix", prefix},
+				Env:             env,
 			},
 			// A worker that fails is reported, not run again: a second
 			// run would find its slot claimed and its share half done.

@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -79,7 +80,7 @@ func workerImage(t *testing.T, cli client.APIClient) string {
 
 func assertCleaned(t *testing.T, cli client.APIClient, kv KV, rep *Report) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	if rep == nil {
 		t.Fatal("no report")
@@ -97,9 +98,10 @@ func assertCleaned(t *testing.T, cli client.APIClient, kv KV, rep *Report) {
 		return
 	}
 	// The node's agent removes the containers of a removed service's tasks
-	// asynchronously: give it a while.
+	// asynchronously (a running one after its stop grace period): give it
+	// a while, on a loaded machine a long one.
 	var left []container.Summary
-	for range 40 {
+	for range 240 {
 		var err error
 		left, err = cli.ContainerList(ctx, container.ListOptions{All: true,
 			Filters: filters.NewArgs(filters.Arg("label", "com.docker.swarm.service.id="+rep.ServiceID))})
@@ -154,6 +156,23 @@ func TestWorkersOnTheSwarm(t *testing.T) {
 			t.Errorf("rates %g + %g", rep.Workers[0].Rate, rep.Workers[1].Rate)
 		}
 		t.Logf("ready %.1fs, load from %.1fs; %d requests, %.1f/s", rep.ReadySeconds, rep.StartToLoadSeconds, m.Requests, m.RequestsPerSec)
+	})
+
+	t.Run("interrupted", func(t *testing.T) {
+		plan, _ := Divide(WorkerSpec{URL: url, Connections: 2, Rate: 50, Duration: time.Minute, Timeout: time.Second}, 2)
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		// Ctrl-C once the workers are running.
+		rep, err := Run(ctx, cli, kv, plan, WithImage(img), WithEnv(env...), WithName("mctl14b-it"),
+			WithProgress(func(e Event) {
+				if e.Step == "started" {
+					time.AfterFunc(time.Second, cancel)
+				}
+			}))
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("err = %v, want context.Canceled", err)
+		}
+		assertCleaned(t, cli, kv, rep)
 	})
 
 	t.Run("missing image", func(t *testing.T) {
