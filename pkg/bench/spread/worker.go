@@ -77,9 +77,10 @@ func Work(ctx context.Context, kv KV, prefix string, o WorkerOptions) (Identity,
 		return id, fmt.Errorf("every one of the %d slots is claimed already", len(plan.Workers))
 	}
 	err := runSlot(ctx, kv, prefix, plan, id, o)
-	if err != nil {
+	if err != nil && ctx.Err() == nil {
 		// Said in KV so that the coordinator names the cause, not just a
-		// worker that never reported. Own context: ctx may be the reason.
+		// worker that never reported; not when ctx ended (the coordinator
+		// stopped us and removes the prefix).
 		wctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		_ = kv.Put(wctx, keyError(prefix, id.Slot), []byte(err.Error()))
 		cancel()
@@ -104,6 +105,12 @@ func runSlot(ctx context.Context, kv KV, prefix string, plan Plan, id Identity, 
 	}
 	out := Outcome{Identity: id, Began: o.Now()}
 	res, err := o.Run(ctx, bopts...)
+	if ctx.Err() != nil {
+		// Stopped from outside: the service is being removed (Ctrl-C or a
+		// failure elsewhere) and its prefix with it. Writing now would
+		// leave keys behind.
+		return ctx.Err()
+	}
 	if res == nil {
 		if err == nil {
 			err = errors.New("the run returned no result")
