@@ -28,7 +28,7 @@ type spreadFlags struct {
 
 func (s *spreadFlags) register(cmd *cobra.Command) {
 	fl := cmd.Flags()
-	fl.IntVar(&s.Workers, "workers", 0, "run the load from N workers, a Swarm job on the cluster's nodes, sharing -c and -R (needs Consul)")
+	fl.IntVar(&s.Workers, "workers", 0, "run the load from N workers, one-shot tasks of a Swarm service on the cluster's nodes, sharing -c and -R (needs Consul)")
 	fl.StringVar(&s.Image, "image", DefaultWorkerImage, "with --workers: the microctl image the workers run")
 	fl.StringArrayVar(&s.Placement, "placement", nil, `with --workers: placement constraint, as in compose (repeatable): "node.role==worker"`)
 	fl.DurationVar(&s.ReadyTimeout, "workers-ready-timeout", 2*time.Minute, "with --workers: how long the workers may take to start and reach Consul")
