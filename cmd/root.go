@@ -20,6 +20,7 @@ import (
 	"github.com/microctl/microctl/cmd/call"
 	"github.com/microctl/microctl/cmd/doctor"
 	"github.com/microctl/microctl/cmd/health"
+	imagecmd "github.com/microctl/microctl/cmd/image"
 	"github.com/microctl/microctl/cmd/key"
 	"github.com/microctl/microctl/cmd/logs"
 	"github.com/microctl/microctl/cmd/network"
@@ -92,6 +93,7 @@ unhealthy or did not converge, 130 interrupted.`,
 		logs.NewCmdLogs(f, nil),
 		nodecmd.NewCmdNode(f),
 		call.NewCmdCall(f, nil),
+		imagecmd.NewCmdImage(f),
 	)
 	// cobra adds its help and completion commands only when it executes,
 	// after markUsageErrors would have run: add them now so that

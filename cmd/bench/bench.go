@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/docker/docker/client"
 	"github.com/spf13/cobra"
 
 	"github.com/microctl/microctl/internal/cmdutil"
@@ -32,6 +33,10 @@ type Options struct {
 	// MintJWT signs a token lasting at least ttl with the key ring's
 	// current key (a bare --jwt).
 	MintJWT func(ctx context.Context, ttl time.Duration) (string, error)
+	// Docker and ConsulEnv serve --workers: the swarm that runs them, and
+	// the CONSUL_* settings they get to reach the same Consul.
+	Docker    func() (client.APIClient, error)
+	ConsulEnv func() map[string]string
 
 	URL         string
 	Service     string
@@ -76,12 +81,14 @@ type Options struct {
 	body      []byte
 	setDur    bool
 	setN      bool
+	spread    spreadFlags
 }
 
 // NewCmdBench builds the command. runF replaces the run function in tests
 // that only check flag parsing.
 func NewCmdBench(f *cmdutil.Factory, runF func(context.Context, *Options) error) *cobra.Command {
-	opts := &Options{IO: f.IOStreams, Consul: f.Consul}
+	opts := &Options{IO: f.IOStreams, Consul: f.Consul, Docker: f.Docker}
+	opts.ConsulEnv = func() map[string]string { return consulEnv(f) }
 	opts.MintJWT = func(ctx context.Context, ttl time.Duration) (string, error) {
 		return mintJWT(ctx, f.Consul, opts.KeyPath, ttl)
 	}
@@ -132,8 +139,14 @@ token of your own.`,
 			if err := opts.validate(); err != nil {
 				return err
 			}
+			if err := opts.validateSpread(cmd.Flags().Changed); err != nil {
+				return err
+			}
 			if runF != nil {
 				return runF(cmd.Context(), opts)
+			}
+			if opts.spread.Workers > 0 {
+				return runSpread(cmd.Context(), opts)
 			}
 			return run(cmd.Context(), opts)
 		},
@@ -173,7 +186,9 @@ token of your own.`,
 	fl.BoolVar(&opts.SLOAbort, "slo-abort", false, "stop the run as soon as an --slo limit can no longer be met")
 	fl.StringVar(&opts.Engine, "engine", "", "pkg/net engine: epoll or go (default: the platform's best)")
 	_ = fl.MarkHidden("engine")
+	opts.spread.register(cmd)
 	cmdutil.AddOutputFlag(cmd, &opts.Output)
+	cmd.AddCommand(newCmdWorker(f))
 	return cmd
 }
 

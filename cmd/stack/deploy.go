@@ -12,6 +12,7 @@ import (
 	"github.com/docker/docker/client"
 	"github.com/spf13/cobra"
 
+	imagecmd "github.com/microctl/microctl/cmd/image"
 	"github.com/microctl/microctl/internal/cmdutil"
 	"github.com/microctl/microctl/pkg/compose"
 	"github.com/microctl/microctl/pkg/registry"
@@ -43,12 +44,15 @@ type Options struct {
 	HealthyDeadline   time.Duration
 	Canary            uint64
 	CanaryCheck       string
+	PushImages        bool
+	Push              imagecmd.NodeFlags
+	f                 *cmdutil.Factory
 }
 
 // NewCmdDeploy builds the command. runF replaces the run function in tests
 // that only check flag parsing.
 func NewCmdDeploy(f *cmdutil.Factory, runF func(context.Context, *Options) error) *cobra.Command {
-	opts := &Options{IO: f.IOStreams, Docker: f.Docker, Consul: f.Consul, Dial: f.AgentDialer()}
+	opts := &Options{IO: f.IOStreams, Docker: f.Docker, Consul: f.Consul, Dial: f.AgentDialer(), f: f}
 	cmd := &cobra.Command{
 		Use:   "deploy -f FILE [-f FILE]... [--stack NAME]",
 		Short: "Deploy a compose file to the swarm as a stack, and wait for it",
@@ -104,6 +108,12 @@ clients send it real traffic); once the gate calls it serving, --canary-check
 CMD runs (exit 0 passes). The canary is then removed; the deploy goes on only
 if it passed, and otherwise exits 3 with the old version untouched.
 
+--push-images first copies the images the stack runs from this engine to
+every other node of the swarm that lacks them (as microctl image push
+--all-nodes does; --engine-url says how to reach a node's engine), so a swarm
+without a registry can run them. A node that cannot be reached fails the
+deploy before anything is changed.
+
 Two deploys of one stack do not run at once: the second waits for the first
 (within --timeout), holding a lock on the engine (a Swarm config named
 microctl-deploy-lock_STACK).
@@ -153,6 +163,11 @@ Exit codes: 0 converged, 1 error (bad file, engine refused), 2 usage,
 			if opts.CanaryCheck != "" && opts.Canary == 0 {
 				return cmdutil.Usagef("--canary-check needs --canary N")
 			}
+			for _, name := range []string{"engine-url", "push-parallel", "push-stall"} {
+				if cmd.Flags().Changed(name) && !opts.PushImages {
+					return cmdutil.Usagef("--%s goes with --push-images", name)
+				}
+			}
 			if opts.MinHealthy < 0 || opts.HealthyDeadline < 0 {
 				return cmdutil.Usagef("--min-healthy and --healthy-deadline must not be negative")
 			}
@@ -181,6 +196,8 @@ Exit codes: 0 converged, 1 error (bad file, engine refused), 2 usage,
 	fl.DurationVar(&opts.HealthyDeadline, "healthy-deadline", 0, "how long a new task has to register and pass in Consul (default: 2 x TTL, at least 30s)")
 	fl.Uint64Var(&opts.Canary, "canary", 0, "first run N tasks of each updated mesh service's new spec next to the old ones; deploy only if they serve (and --canary-check passes)")
 	fl.StringVar(&opts.CanaryCheck, "canary-check", "", "shell command run once the canary serves; exit 0 promotes, anything else aborts (exit 3)")
+	fl.BoolVar(&opts.PushImages, "push-images", false, "first copy the stack's images from this engine to every swarm node that lacks them (no registry needed)")
+	opts.Push.Register(fl)
 	cmdutil.AddOutputFlag(cmd, &opts.Output)
 	return cmd
 }
@@ -230,6 +247,11 @@ func run(ctx context.Context, opts *Options) error {
 		}
 	}
 
+	if opts.PushImages {
+		if err := pushImages(ctx, opts, cli, plan); err != nil {
+			return err
+		}
+	}
 	if opts.Canary > 0 {
 		cres, err := stk.RunCanary(ctx, cli, plan, stk.CanaryOptions{Replicas: opts.Canary, Timeout: opts.Timeout, Mesh: meshOpts,
 			Reporter: newProgress(opts.IO), Check: canaryCheck(opts)})
@@ -275,6 +297,27 @@ func run(ctx context.Context, opts *Options) error {
 		return cmdutil.Unhealthy("stack %s did not converge and was rolled back: %s", res.Stack, strings.Join(res.Failures(), "; "))
 	case !res.Converged:
 		return cmdutil.Unhealthy("stack %s did not converge: %s", res.Stack, strings.Join(res.Failures(), "; "))
+	}
+	return nil
+}
+
+// pushImages copies the plan's images to the nodes that lack them, before
+// anything of the stack changes.
+func pushImages(ctx context.Context, opts *Options, cli dockerClient, plan *stk.Plan) error {
+	imgs := plan.Images()
+	if len(imgs) == 0 {
+		return nil
+	}
+	fmt.Fprintf(opts.IO.ErrOut, "--push-images: %s to every node that lacks them\n", strings.Join(imgs, " "))
+	p := &imagecmd.Pusher{F: opts.f, Flags: opts.Push, ErrOut: opts.IO.ErrOut, Progress: opts.IO.ProgressEnabled()}
+	res, err := p.Push(ctx, cli, imgs, nil, true)
+	if len(res) > 0 {
+		if rerr := imagecmd.Render(opts.IO.ErrOut, res); rerr != nil {
+			return rerr
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("--push-images: %w; nothing of stack %s was changed", err, plan.Stack)
 	}
 	return nil
 }

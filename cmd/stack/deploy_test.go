@@ -106,3 +106,18 @@ func TestRenderPlan(t *testing.T) {
 		t.Errorf("got:\n%s\nwant:\n%s", got, want)
 	}
 }
+
+func TestDeployPushImagesFlags(t *testing.T) {
+	opts, err := parse(t, "-f", "x.yml", "--push-images", "--engine-url", "tcp://{hostname}:2375")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !opts.PushImages || opts.Push.EngineURL != "tcp://{hostname}:2375" {
+		t.Errorf("push %v %+v", opts.PushImages, opts.Push)
+	}
+	_, err = parse(t, "-f", "x.yml", "--engine-url", "tcp://{hostname}:2375")
+	var ue *cmdutil.UsageError
+	if !errors.As(err, &ue) || !strings.Contains(err.Error(), "--engine-url goes with --push-images") {
+		t.Errorf("err = %v", err)
+	}
+}

@@ -173,6 +173,10 @@ td.n{text-align:right;font-variant-numeric:tabular-nums}
 {{end}}</table>
 <div style="display:flex;flex-wrap:wrap;gap:1em">{{.Plot}}{{.RatePlot}}</div>
 {{if .R.LatencyUncorrected}}<p class="note">corrected: measured from when each request was due at the -R rate (coordinated omission corrected, as wrk2); uncorrected: from when it was sent.</p>{{end}}
+{{if .Parts}}<h2>Workers</h2>
+<table><tr><th>worker</th><th>connections</th><th>rate</th><th>responses</th><th>req/s</th><th>p50</th><th>p99</th><th>max</th><th>errors</th></tr>
+{{range .Parts}}<tr><td>{{.Name}}</td><td class="n">{{.Connections}}</td><td class="n">{{if .Rate}}{{.Rate}}{{else}}-{{end}}</td><td class="n">{{.Requests}}</td><td class="n">{{printf "%.1f" .RequestsPerSec}}</td><td class="n">{{us .Latency.P50US}}</td><td class="n">{{us .Latency.P99US}}</td><td class="n">{{us .Latency.MaxUS}}</td><td class="n">{{.Errors}}</td></tr>{{end}}
+</table>{{end}}
 {{if .R.ByTarget}}<h2>Targets</h2>
 <table><tr><th>target</th><th>sent</th><th>responses</th><th>errors</th><th>status</th><th>p50</th><th>p99</th><th>max</th></tr>
 {{range .R.ByTarget}}<tr><td>{{.Method}} {{.URL}}</td><td class="n">{{.Sent}}</td><td class="n">{{.Requests}}</td><td class="n">{{.Errors}}</td><td>{{status .Status}}</td><td class="n">{{us .Latency.P50US}}</td><td class="n">{{us .Latency.P99US}}</td><td class="n">{{us .Latency.MaxUS}}</td></tr>{{end}}
@@ -214,7 +218,8 @@ func WriteReport(w io.Writer, res *Result, when time.Time) error {
 		Plot     template.HTML
 		RatePlot template.HTML
 		Status   []status
-	}{R: res, When: when.Format(time.RFC1123)}
+		Parts    []Part
+	}{R: res, When: when.Format(time.RFC1123), Parts: res.parts}
 	data.Title = res.URL
 	if data.Title == "" {
 		data.Title = strings.Join(res.Targets, ", ")

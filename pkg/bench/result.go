@@ -55,6 +55,7 @@ type Result struct {
 	SLOAbort string `json:"slo_abort,omitempty"`
 
 	hist, histUncorrected *hdrhistogram.Histogram
+	parts                 []Part // merged runs (SetParts), for the report
 }
 
 // Settings are the inputs of the run, as used.

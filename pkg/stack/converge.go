@@ -196,6 +196,7 @@ type target struct {
 	ready       bool // running as it should (dependents may start), maybe not stable yet
 	failed      map[string]bool
 	lastErr     string
+	lastErrNode string // the node of the task behind lastErr
 	gated       bool   // the gate must agree before it counts as converged
 	gateMsg     string // the gate's latest reason to wait
 }
@@ -593,7 +594,7 @@ func (t *target) noteFailures(tasks []swarm.Task, cutoff time.Time) {
 		}
 	}
 	if latest.ID != "" {
-		t.lastErr = taskError(latest)
+		t.lastErr, t.lastErrNode = taskError(latest), latest.NodeID
 	}
 }
 
@@ -601,11 +602,13 @@ func (t *target) noteFailures(tasks []swarm.Task, cutoff time.Time) {
 // image no node has, an update Swarm paused or rolled back, or tasks that
 // keep failing.
 func (w *Watcher) failure(t *target, svc swarm.Service, cutoff time.Time) string {
-	if t.lastErr != "" && strings.Contains(t.lastErr, "No such image") {
+	if t.lastErr != "" && MissingImage(t.lastErr) {
 		// The engine reports a missing image only as the task's error
 		// text (swarm.TaskStatus.Err is a string): there is no typed
 		// error to match.
-		return fmt.Sprintf("image %s is not on the node and could not be pulled (No such image): build or load it on every node", svc.Spec.Labels[compose.LabelImage]+imageIfNoLabel(svc))
+		img := svc.Spec.Labels[compose.LabelImage] + imageIfNoLabel(svc)
+		return fmt.Sprintf("image %s is not on the node %s and could not be pulled (No such image); copy it from here with: microctl image push %s --all-nodes (or --to ENGINE), or deploy with --push-images",
+			img, w.nodeName(t.lastErrNode), imageWithoutDigest(familiarImage(img)))
 	}
 	if u := svc.UpdateStatus; u != nil && t.kind.followsUpdate() && (u.StartedAt == nil || !u.StartedAt.Before(cutoff)) {
 		switch u.State {
@@ -623,6 +626,31 @@ func (w *Watcher) failure(t *target, svc swarm.Service, cutoff time.Time) string
 		return fmt.Sprintf("tasks keep failing (%d failed): %s", n, t.lastErr)
 	}
 	return ""
+}
+
+// MissingImage reports whether a task error says that the node has not the
+// image and could not pull it.
+func MissingImage(taskErr string) bool {
+	return strings.Contains(taskErr, "No such image") || strings.Contains(taskErr, "pull access denied")
+}
+
+// nodeName names a node by hostname when the engine says (a real client
+// can; the watch's fakes need not), else by its short ID.
+func (w *Watcher) nodeName(id string) string {
+	if id == "" {
+		return "(unknown)"
+	}
+	ni, ok := w.api.(interface {
+		NodeInspectWithRaw(ctx context.Context, nodeID string) (swarm.Node, []byte, error)
+	})
+	if ok {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if n, _, err := ni.NodeInspectWithRaw(ctx, id); err == nil && n.Description.Hostname != "" {
+			return fmt.Sprintf("%s (%s)", n.Description.Hostname, stringid.TruncateID(id))
+		}
+	}
+	return stringid.TruncateID(id)
 }
 
 // taskCount is what a mode evaluator counted: shown is what the progress

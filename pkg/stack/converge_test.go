@@ -2,7 +2,9 @@ package stack
 
 import (
 	"context"
+
 	"fmt"
+	cerrdefs "github.com/containerd/errdefs"
 	"slices"
 	"strings"
 	"sync"
@@ -64,6 +66,17 @@ func replicated(id string, n uint64, monitor time.Duration) swarm.Service {
 	}}
 }
 
+// NodeInspectWithRaw names node n1, so that failure messages can be
+// checked for the hostname; other IDs are not found.
+func (f *fakeWatchEngine) NodeInspectWithRaw(_ context.Context, id string) (swarm.Node, []byte, error) {
+	if id != "n1" {
+		return swarm.Node{}, nil, cerrdefs.ErrNotFound
+	}
+	n := swarm.Node{ID: id}
+	n.Description.Hostname = "worker-1"
+	return n, nil, nil
+}
+
 func task(id, service string, desired, state swarm.TaskState, at time.Time, err string) swarm.Task {
 	return swarm.Task{ID: id, ServiceID: service, DesiredState: desired, NodeID: "n1",
 		Status: swarm.TaskStatus{State: state, Timestamp: at, Err: err}}
@@ -106,7 +119,7 @@ func TestWatcherPhases(t *testing.T) {
 			PhaseFailed, "tasks keep failing (3 failed): task f3 failed: task: non-zero exit (1)"},
 		{"no such image fails at once", KindCreated, func() swarm.Service { return replicated("a", 1, time.Second) },
 			[]swarm.Task{task("r1", "a", shut, swarm.TaskStateRejected, t0.Add(time.Second), "No such image: img:a")}, time.Second,
-			PhaseFailed, "image img:a is not on the node and could not be pulled (No such image)"},
+			PhaseFailed, "image img:a is not on the node worker-1 (n1) and could not be pulled (No such image); copy it from here with: microctl image push img:a --all-nodes (or --to ENGINE), or deploy with --push-images"},
 		{"update paused", KindUpdated, func() swarm.Service {
 			s := replicated("a", 1, time.Second)
 			at := t0.Add(time.Second)

@@ -454,7 +454,7 @@ func TestConvergeFailures(t *testing.T) {
 		timeout time.Duration
 		want    string
 	}{
-		{"missing image", behaveNoImage, 0, "image microctl/api:2 is not on the node and could not be pulled"},
+		{"missing image", behaveNoImage, 0, "image microctl/api:2 is not on the node node1 and could not be pulled (No such image); copy it from here with: microctl image push microctl/api:2 --all-nodes"},
 		{"crash loop", behaveCrash, 0, "tasks keep failing (3 failed): task task"},
 		{"paused update", behavePause, 0, "update paused: update paused due to failure"},
 		{"swarm rolled back", behaveRollback, 0, "update failed and Swarm rolled it back"},

@@ -390,3 +390,23 @@ func fieldName(path string) string {
 	}
 	return best
 }
+
+// Images lists the images the stack's services run after this plan (every
+// service but those removed), as names without a pinned digest, sorted and
+// without repeats: what `deploy --push-images` copies to the nodes.
+func (p *Plan) Images() []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, s := range p.Services {
+		if s.Action == ActionRemove || s.Image == "" {
+			continue
+		}
+		img := imageWithoutDigest(familiarImage(s.Image))
+		if !seen[img] {
+			seen[img] = true
+			out = append(out, img)
+		}
+	}
+	sort.Strings(out)
+	return out
+}

@@ -113,3 +113,16 @@ func TestDiffNamesTheChangedFields(t *testing.T) {
 		})
 	}
 }
+
+func TestPlanImages(t *testing.T) {
+	p := &Plan{Services: []ServicePlan{
+		{Name: "a", Action: ActionCreate, Image: "microctl/greeter:dev"},
+		{Name: "b", Action: ActionUnchanged, Image: "microctl/gateway:dev@sha256:0123456789012345678901234567890123456789012345678901234567890123"},
+		{Name: "c", Action: ActionUpdate, Image: "docker.io/microctl/greeter:dev"},
+		{Name: "d", Action: ActionRemove, Image: "old:1"},
+	}}
+	got := strings.Join(p.Images(), " ")
+	if want := "microctl/gateway:dev microctl/greeter:dev"; got != want {
+		t.Errorf("Images() = %q, want %q", got, want)
+	}
+}
