@@ -113,3 +113,14 @@ func uniq(items []string) []string {
 	}
 	return out
 }
+
+// Doctor is what this package offers `microctl doctor`: the registry
+// checks. Without a Consul client they are skipped; consul.agent already
+// says why.
+func Doctor(consul func() (*registry.Client, error)) []doctor.Descriptor {
+	return []doctor.Descriptor{
+		doctor.Lazy([]string{"registry.critical", "registry.stale", "registry.lint"}, consul,
+			doctor.SkipAll("no Consul client"),
+			func(c *registry.Client) doctor.Probe { return RegistryProbe(c) }),
+	}
+}
