@@ -10,15 +10,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/docker/docker/api/types/network"
-	"github.com/docker/docker/api/types/swarm"
-	"github.com/docker/docker/api/types/system"
-
 	"github.com/microctl/microctl/internal/cmdutil"
 	"github.com/microctl/microctl/internal/golden"
 	"github.com/microctl/microctl/internal/testenv"
 	"github.com/microctl/microctl/pkg/health"
 	"github.com/microctl/microctl/pkg/registry"
+	"github.com/microctl/microctl/pkg/swarm"
 )
 
 func parse(t *testing.T, args ...string) (error, *Options, *WatchOptions, *LintOptions) {
@@ -142,52 +139,22 @@ func TestRenderLintGolden(t *testing.T) {
 	golden.Assert(t, "lint.txt", out.Bytes())
 }
 
-// fakeDocker answers what discoverNetworks asks.
-type fakeDocker struct {
-	manager bool
-	nets    []network.Summary
-	nodes   []swarm.Node
-}
-
-func (f fakeDocker) Info(context.Context) (system.Info, error) {
-	var i system.Info
-	i.Swarm.ControlAvailable = f.manager
-	i.Swarm.LocalNodeState = swarm.LocalNodeStateActive
-	return i, nil
-}
-func (f fakeDocker) NetworkList(context.Context, network.ListOptions) ([]network.Summary, error) {
-	return f.nets, nil
-}
-func (f fakeDocker) NodeList(context.Context, swarm.NodeListOptions) ([]swarm.Node, error) {
-	return f.nodes, nil
-}
-
-func TestDiscoverNetworks(t *testing.T) {
-	net := func(name, driver, subnet string, ingress bool) network.Summary {
-		return network.Summary{Name: name, Driver: driver, Ingress: ingress, IPAM: network.IPAM{Config: []network.IPAMConfig{{Subnet: subnet}}}}
-	}
-	d := fakeDocker{manager: true,
-		nets: []network.Summary{net("ingress", "overlay", "10.0.0.0/24", true), net("micro", "overlay", "10.0.1.0/24", false),
-			net("docker_gwbridge", "bridge", "172.18.0.0/16", false), net("host", "host", "", false)},
-		nodes: []swarm.Node{{Status: swarm.NodeStatus{Addr: "192.168.1.10"}}}}
-	got, err := discoverNetworks(context.Background(), d)
-	if err != nil {
-		t.Fatal(err)
-	}
+func TestNetworksOf(t *testing.T) {
+	p := netip.MustParsePrefix
+	got := networksOf(&swarm.AddressSpace{
+		Overlays:  []swarm.Subnet{{Name: "micro", Prefix: p("10.0.1.0/24")}},
+		Ingress:   []swarm.Subnet{{Name: "ingress", Prefix: p("10.0.0.0/24")}},
+		Bridges:   []swarm.Subnet{{Name: "docker_gwbridge", Prefix: p("172.18.0.0/16")}},
+		NodeAddrs: []netip.Addr{netip.MustParseAddr("192.168.1.10")},
+	})
 	want := &health.Networks{
-		Overlays:  []health.Subnet{{Name: "micro", Prefix: netip.MustParsePrefix("10.0.1.0/24")}},
-		Ingress:   []health.Subnet{{Name: "ingress", Prefix: netip.MustParsePrefix("10.0.0.0/24")}},
-		Bridges:   []health.Subnet{{Name: "docker_gwbridge", Prefix: netip.MustParsePrefix("172.18.0.0/16")}},
+		Overlays:  []health.Subnet{{Name: "micro", Prefix: p("10.0.1.0/24")}},
+		Ingress:   []health.Subnet{{Name: "ingress", Prefix: p("10.0.0.0/24")}},
+		Bridges:   []health.Subnet{{Name: "docker_gwbridge", Prefix: p("172.18.0.0/16")}},
 		NodeAddrs: []netip.Addr{netip.MustParseAddr("192.168.1.10")},
 	}
 	if !equalJSON(got, want) {
 		t.Errorf("networks = %+v, want %+v", got, want)
-	}
-	if _, err := discoverNetworks(context.Background(), fakeDocker{}); err == nil || !strings.Contains(err.Error(), "not a swarm manager") {
-		t.Errorf("worker: %v", err)
-	}
-	if _, err := discoverNetworks(context.Background(), fakeDocker{manager: true, nets: d.nets[:1]}); err == nil {
-		t.Error("a swarm with only ingress must leave the overlays unknown")
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"github.com/microctl/microctl/internal/cmdutil"
 	"github.com/microctl/microctl/pkg/health"
 	"github.com/microctl/microctl/pkg/registry"
+	"github.com/microctl/microctl/pkg/swarm"
 )
 
 // LintOptions are the inputs of `microctl health lint`.
@@ -133,11 +134,11 @@ func networks(ctx context.Context, opts *LintOptions) (*health.Networks, string)
 	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	nets, err := discoverNetworks(ctx, cli)
+	space, err := swarm.Subnets(ctx, cli)
 	if err != nil {
 		return nil, err.Error()
 	}
-	return nets, ""
+	return networksOf(space), ""
 }
 
 func renderLint(opts *LintOptions, rep health.LintReport) {
