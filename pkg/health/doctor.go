@@ -55,11 +55,8 @@ func registryResults(cat *registry.Catalog, names []string) []doctor.Result {
 			if in.Status == registry.StatusCritical {
 				critical = append(critical, in.Service+"/"+in.ID)
 			}
-			for _, c := range in.Checks {
-				if c.Scope == "node" && c.CheckID == "serfHealth" && c.Status == registry.StatusCritical {
-					stale = append(stale, in.Service+"/"+in.ID)
-					break
-				}
+			if in.AgentGone() {
+				stale = append(stale, in.Service+"/"+in.ID)
 			}
 		}
 		tot := Total(ins)
