@@ -67,7 +67,7 @@ func TestFlags(t *testing.T) {
 	}
 }
 
-func sampleReport() Report {
+func sampleReport() health.Report {
 	ttl, iv := "15s", "10s"
 	mk := func(svc, id, status string, checks ...health.CheckState) health.Instance {
 		in := health.Instance{Service: svc, ID: id, Node: "node-1", Address: "10.0.1.5", Port: 8080, Status: status, Checks: checks}
@@ -81,14 +81,14 @@ func sampleReport() Report {
 			Kind: kind, Scope: scope}
 	}
 	serf := ck("serfHealth", "serf", "passing", "Agent alive and reachable", "node")
-	return Report{
+	return health.Report{
 		Instances: []health.Instance{
 			mk("go.micro.srv.greeter", "greeter-1", "passing", ck("service:greeter-1", "ttl", "passing", "", "service"), serf),
 			mk("go.micro.srv.greeter", "greeter-2", "critical", ck("service:greeter-2", "ttl", "critical", "TTL expired", "service"), serf),
 			mk("web", "web-1", "warning", ck("web-http", "http", "warning", "HTTP GET http://10.0.1.6/health: 429 Too Many Requests\nretry later", "service"), serf),
 			mk("bare", "bare-1", "passing"),
 		},
-		Summary: Summary{Services: 3, Counts: health.Counts{Instances: 4, Passing: 2, Warning: 1, Critical: 1}},
+		Summary: health.Summary{Services: 3, Counts: health.Counts{Instances: 4, Passing: 2, Warning: 1, Critical: 1}},
 	}
 }
 
@@ -209,7 +209,7 @@ func TestHealthAgainstAgent(t *testing.T) {
 		t.Errorf("--fail-on never: %v", err)
 	}
 	out, _, err = runH("--state", "critical", "-o", "json", "svc", "greeter")
-	var rep Report
+	var rep health.Report
 	if jerr := json.Unmarshal(out.Bytes(), &rep); jerr != nil || !errors.As(err, &ue) || len(rep.Instances) != 1 ||
 		rep.Instances[0].ID != "greeter-bad" || !rep.Unhealthy || rep.Summary.Instances != 2 || rep.Instances[0].TTLSource != health.FromMeta {
 		t.Errorf("json: %v %v %+v", jerr, err, rep)
