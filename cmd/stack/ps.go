@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/microctl/microctl/internal/cmdutil"
+	"github.com/microctl/microctl/internal/textutil"
 	"github.com/microctl/microctl/pkg/registry"
 	stk "github.com/microctl/microctl/pkg/stack"
 )
@@ -116,7 +117,7 @@ func runPs(ctx context.Context, opts *PsOptions) error {
 		}
 	}
 	if meshErr != nil {
-		fmt.Fprintf(opts.IO.ErrOut, "note: Consul not consulted (%s): registrations not shown\n", oneLine(meshErr))
+		fmt.Fprintf(opts.IO.ErrOut, "note: Consul not consulted (%s): registrations not shown\n", textutil.OneLine(meshErr.Error()))
 	}
 	if opts.Output.JSON() {
 		if err := cmdutil.PrintJSON(opts.IO.Out, rows); err != nil {
@@ -214,5 +215,3 @@ func shortID(id string) string {
 	}
 	return id
 }
-
-func oneLine(err error) string { return strings.Join(strings.Fields(err.Error()), " ") }
