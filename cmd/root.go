@@ -58,6 +58,7 @@ unhealthy or did not converge, 130 interrupted.`,
 		SilenceUsage:  true,
 		PersistentPreRun: func(cmd *cobra.Command, args []string) {
 			f.IOStreams.SetNoColor(noColor)
+			f.Timeout.Use(cmd)
 		},
 	}
 	root.SetIn(f.IOStreams.In)

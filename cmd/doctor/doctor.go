@@ -66,8 +66,15 @@ Exit code 3 when any check fails, so doctor can gate a script.`,
 	return cmd
 }
 
+// budgetGrace is how long after --timeout the run itself is cut.
+const budgetGrace = time.Second
+
 func run(ctx context.Context, opts *Options) error {
-	ctx, cancel := context.WithTimeout(ctx, opts.Timeout)
+	// --timeout also bounds each request (cmdutil.TimeoutFlag), and a
+	// request cut by its bound says so in its own words ("Consul at X did
+	// not answer within 2s"). The run's deadline comes a moment later, so
+	// that line is what the check shows, not a bare "deadline exceeded".
+	ctx, cancel := context.WithTimeout(ctx, opts.Timeout+budgetGrace)
 	defer cancel()
 	rep := doctor.Run(ctx, checks(opts)...)
 	if ctx.Err() != nil && context.Cause(ctx) == context.Canceled {
