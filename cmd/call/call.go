@@ -201,7 +201,7 @@ func render(opts *Options, res *call.Result) error {
 	if res.Method != "" {
 		proto += " " + res.Method + " " + res.Path
 	}
-	fmt.Fprintf(opts.IO.ErrOut, "%s %s (%s) on %d passing instance(s) of %d\n", res.Service, res.Endpoint, proto, len(res.Calls), res.Instances)
+	opts.IO.Infof("%s %s (%s) on %d passing instance(s) of %d", res.Service, res.Endpoint, proto, len(res.Calls), res.Instances)
 	t := cmdutil.NewTable(out, "INSTANCE", "ADDRESS", "STATUS", "MS", "ANSWER")
 	for _, o := range res.Calls {
 		status, answer := "ok", textutil.OneLine(string(o.Body()))

@@ -106,7 +106,7 @@ func exporterRun(ctx context.Context, opts *ExporterOptions) error {
 	e := exporter.New(c, exporter.WithServices(opts.Services...), exporter.WithDefaults(opts.Defaults),
 		exporter.WithWait(opts.Wait), exporter.WithFlapping(opts.FlapTransitions, opts.FlapWindow),
 		exporter.WithOnError(func(err error, retry time.Duration) {
-			fmt.Fprintf(opts.IO.ErrOut, "warning: %v; retrying in %s\n", err, retry.Round(100*time.Millisecond))
+			opts.IO.Warnf("%v; retrying in %s", err, retry.Round(100*time.Millisecond))
 		}))
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(e.Registry(), promhttp.HandlerOpts{ErrorLog: nil, Timeout: 30 * time.Second}))
@@ -120,7 +120,7 @@ func exporterRun(ctx context.Context, opts *ExporterOptions) error {
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
-	fmt.Fprintf(opts.IO.ErrOut, "serving http://%s/metrics (Consul at %s; Ctrl-C to stop)\n", ln.Addr(), c.Addr)
+	opts.IO.Infof("serving http://%s/metrics (Consul at %s; Ctrl-C to stop)", ln.Addr(), c.Addr)
 
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()

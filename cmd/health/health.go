@@ -111,7 +111,7 @@ func run(ctx context.Context, opts *Options) error {
 	if err != nil {
 		return err
 	}
-	warn(opts.IO.ErrOut, snap.Warnings)
+	warn(opts.IO, snap.Warnings)
 	rep := health.NewReport(snap.Instances, health.ReportOptions{State: opts.State, FailOn: opts.FailOn})
 	if opts.Output.JSON() {
 		if err := cmdutil.PrintJSON(opts.IO.Out, rep); err != nil {
@@ -194,9 +194,9 @@ func intervalOf(in health.Instance, ch *health.CheckState) string {
 	return *in.IntervalText
 }
 
-func warn(w interface{ Write([]byte) (int, error) }, msgs []string) {
+func warn(ios *cmdutil.IOStreams, msgs []string) {
 	for _, m := range msgs {
-		fmt.Fprintln(w, "warning: "+m)
+		ios.Warnf("%s", m)
 	}
 }
 

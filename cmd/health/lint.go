@@ -99,7 +99,7 @@ func lintRun(ctx context.Context, opts *LintOptions) error {
 	if err != nil {
 		return err
 	}
-	warn(opts.IO.ErrOut, snap.Warnings)
+	warn(opts.IO, snap.Warnings)
 	nets, why := networks(ctx, opts)
 	rep := health.Lint(snap.Instances, health.LintOptions{Networks: nets, NetworksUnknown: why})
 	if opts.Output.JSON() {
@@ -108,7 +108,7 @@ func lintRun(ctx context.Context, opts *LintOptions) error {
 		}
 	} else {
 		for _, n := range rep.Notes {
-			fmt.Fprintln(opts.IO.ErrOut, "note: "+n)
+			opts.IO.Notef("%s", n)
 		}
 		renderLint(opts, rep)
 	}

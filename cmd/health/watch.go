@@ -132,7 +132,7 @@ func watchRun(ctx context.Context, opts *WatchOptions) error {
 		}
 		for _, s := range opts.Services {
 			if err := health.CheckServices([]string{s}, names, false); err != nil {
-				fmt.Fprintln(opts.IO.ErrOut, cmdutil.Sanitize(fmt.Sprintf("warning: %v; watching for it", err)))
+				opts.IO.Warnf("%v; watching for it", err)
 			}
 		}
 	}
@@ -145,14 +145,14 @@ func watchRun(ctx context.Context, opts *WatchOptions) error {
 		Services: opts.Services, Defaults: opts.Defaults, Wait: opts.Wait,
 		FlapTransitions: opts.FlapTransitions, FlapWindow: opts.FlapWindow,
 		OnError: func(err error, retry time.Duration) {
-			fmt.Fprintln(opts.IO.ErrOut, cmdutil.Sanitize(fmt.Sprintf("warning: %v; retrying in %s", err, retry.Round(100*time.Millisecond))))
+			opts.IO.Warnf("%v; retrying in %s", err, retry.Round(100*time.Millisecond))
 		},
 		Ready: func(ins []health.Instance) {
 			n := map[string]bool{}
 			for _, in := range ins {
 				n[in.Service] = true
 			}
-			fmt.Fprintf(opts.IO.ErrOut, "watching %d instance(s) of %d service(s) at %s (Ctrl-C to stop)\n", len(ins), len(n), c.Addr)
+			opts.IO.Infof("watching %d instance(s) of %d service(s) at %s (Ctrl-C to stop)", len(ins), len(n), c.Addr)
 		},
 	})
 	err = w.Run(ctx, func(e health.Event) {

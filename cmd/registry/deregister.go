@@ -188,7 +188,7 @@ func removeInstances(ctx context.Context, p removeParams, targets []health.Insta
 			continue
 		}
 		if r.Warning != "" {
-			fmt.Fprintln(out, "warning: "+r.Warning)
+			p.IO.Warnf("%s", r.Warning)
 		}
 		removed = append(removed, r)
 	}

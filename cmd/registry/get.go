@@ -86,7 +86,7 @@ func getRun(ctx context.Context, opts *GetOptions) error {
 	for _, r := range raw {
 		ins = append(ins, health.NewInstance(r, nodeChecks[r.Node], opts.Defaults))
 	}
-	warn(opts.IO.ErrOut, health.InstanceWarnings(ins))
+	warn(opts.IO, health.InstanceWarnings(ins))
 	if opts.Output.JSON() {
 		return cmdutil.PrintJSON(opts.IO.Out, struct {
 			Service   string            `json:"service"`

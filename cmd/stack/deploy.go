@@ -194,7 +194,7 @@ func run(ctx context.Context, opts *Options) error {
 		if c, err := opts.Consul(); err == nil {
 			meshOpts.Consul = c
 		} else {
-			fmt.Fprintf(opts.IO.ErrOut, "warning: no Consul client (%v): only services declared with the label %s are gated, and they wait for Consul\n", err, "microctl.consul.service")
+			opts.IO.Warnf("no Consul client (%v): only services declared with the label %s are gated, and they wait for Consul", err, "microctl.consul.service")
 		}
 	}
 	// --timeout bounds everything up to the wait too: an engine or a
@@ -216,7 +216,7 @@ func run(ctx context.Context, opts *Options) error {
 		return err
 	}
 	for _, w := range plan.Warnings {
-		fmt.Fprintln(opts.IO.ErrOut, "warning: "+w)
+		opts.IO.Warnf("%s", w)
 	}
 	if opts.DryRun {
 		if opts.Output.JSON() {

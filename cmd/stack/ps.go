@@ -13,7 +13,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/microctl/microctl/internal/cmdutil"
-	"github.com/microctl/microctl/internal/textutil"
 	"github.com/microctl/microctl/pkg/registry"
 	stk "github.com/microctl/microctl/pkg/stack"
 )
@@ -117,7 +116,7 @@ func runPs(ctx context.Context, opts *PsOptions) error {
 		}
 	}
 	if meshErr != nil {
-		fmt.Fprintf(opts.IO.ErrOut, "note: Consul not consulted (%s): registrations not shown\n", textutil.OneLine(meshErr.Error()))
+		opts.IO.Notef("Consul not consulted (%s): registrations not shown", meshErr)
 	}
 	if opts.Output.JSON() {
 		if err := cmdutil.PrintJSON(opts.IO.Out, rows); err != nil {
