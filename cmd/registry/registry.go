@@ -3,7 +3,6 @@
 package registry
 
 import (
-
 	"github.com/spf13/cobra"
 
 	"github.com/microctl/microctl/internal/cmdutil"
