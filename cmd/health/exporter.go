@@ -12,7 +12,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/microctl/microctl/internal/cmdutil"
-	"github.com/microctl/microctl/pkg/health"
 	"github.com/microctl/microctl/pkg/health/exporter"
 	"github.com/microctl/microctl/pkg/registry"
 )
@@ -22,13 +21,9 @@ type ExporterOptions struct {
 	IO     *cmdutil.IOStreams
 	Consul func() (*registry.Client, error)
 
-	Listen          string
-	Services        []string
-	Defaults        health.Defaults
-	FlapTransitions int
-	FlapWindow      time.Duration
-	Wait            time.Duration
-	For             time.Duration
+	Listen   string
+	Services []string
+	Stream
 }
 
 // NewCmdExporter builds `health exporter`.
@@ -79,13 +74,8 @@ Ctrl-C (or SIGTERM, or the end of --for) stops it with exit code 0.`,
 			return exporterRun(cmd.Context(), opts)
 		},
 	}
-	fl := cmd.Flags()
-	fl.StringVar(&opts.Listen, "listen", "", "address to serve /metrics on, host:port")
-	fl.IntVar(&opts.FlapTransitions, "flap-transitions", 4, "transitions within --flap-window that make a check flapping")
-	fl.DurationVar(&opts.FlapWindow, "flap-window", 10*time.Minute, "window for --flap-transitions")
-	fl.DurationVar(&opts.Wait, "wait", 5*time.Minute, "how long one blocking query may wait for a change (Consul's maximum is 10m)")
-	fl.DurationVar(&opts.For, "for", 0, "stop after this long (default: until Ctrl-C)")
-	addTimingFlags(cmd, &opts.Defaults)
+	cmd.Flags().StringVar(&opts.Listen, "listen", "", "address to serve /metrics on, host:port")
+	opts.Stream.addFlags(cmd)
 	return cmd
 }
 
@@ -94,11 +84,8 @@ func exporterRun(ctx context.Context, opts *ExporterOptions) error {
 	if err != nil {
 		return err
 	}
-	if opts.For > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, opts.For)
-		defer cancel()
-	}
+	ctx, cancel := opts.bound(ctx)
+	defer cancel()
 	ln, err := net.Listen("tcp", opts.Listen)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", opts.Listen, err)

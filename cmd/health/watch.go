@@ -20,14 +20,37 @@ type WatchOptions struct {
 	IO     *cmdutil.IOStreams
 	Consul func() (*registry.Client, error)
 
-	Services        []string
+	Services []string
+	Stream
+	Output cmdutil.Format
+	Hooks  HookOptions
+}
+
+// Stream holds the flags watch and exporter share: both follow Consul
+// with blocking queries and report flapping, for a while or until Ctrl-C.
+type Stream struct {
 	Defaults        health.Defaults
 	FlapTransitions int
 	FlapWindow      time.Duration
 	Wait            time.Duration
 	For             time.Duration
-	Output          cmdutil.Format
-	Hooks           HookOptions
+}
+
+func (s *Stream) addFlags(cmd *cobra.Command) {
+	fl := cmd.Flags()
+	fl.IntVar(&s.FlapTransitions, "flap-transitions", 4, "transitions within --flap-window that make a check flapping")
+	fl.DurationVar(&s.FlapWindow, "flap-window", 10*time.Minute, "window for --flap-transitions")
+	fl.DurationVar(&s.Wait, "wait", 5*time.Minute, "how long one blocking query may wait for a change (Consul's maximum is 10m)")
+	fl.DurationVar(&s.For, "for", 0, "stop after this long (default: until Ctrl-C)")
+	addTimingFlags(cmd, &s.Defaults)
+}
+
+// bound returns ctx cut after --for, when given.
+func (s *Stream) bound(ctx context.Context) (context.Context, context.CancelFunc) {
+	if s.For > 0 {
+		return context.WithTimeout(ctx, s.For)
+	}
+	return ctx, func() {}
 }
 
 // NewCmdWatch builds `health watch`.
@@ -105,12 +128,7 @@ a watch runs until it is stopped, so being stopped is its normal end.`,
 		},
 	}
 	cmdutil.AddOutputFlag(cmd, &opts.Output)
-	fl := cmd.Flags()
-	fl.IntVar(&opts.FlapTransitions, "flap-transitions", 4, "transitions within --flap-window that make a check flapping")
-	fl.DurationVar(&opts.FlapWindow, "flap-window", 10*time.Minute, "window for --flap-transitions")
-	fl.DurationVar(&opts.Wait, "wait", 5*time.Minute, "how long one blocking query may wait for a change (Consul's maximum is 10m)")
-	fl.DurationVar(&opts.For, "for", 0, "stop after this long (default: until Ctrl-C)")
-	addTimingFlags(cmd, &opts.Defaults)
+	opts.Stream.addFlags(cmd)
 	opts.Hooks.addFlags(cmd)
 	return cmd
 }
@@ -120,11 +138,8 @@ func watchRun(ctx context.Context, opts *WatchOptions) error {
 	if err != nil {
 		return err
 	}
-	if opts.For > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, opts.For)
-		defer cancel()
-	}
+	ctx, cancel := opts.bound(ctx)
+	defer cancel()
 	if len(opts.Services) > 0 {
 		names, err := c.ServiceNames(ctx)
 		if err != nil {
