@@ -2,45 +2,13 @@ package cmd
 
 import (
 	"context"
-	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/microctl/microctl/internal/cmdutil"
+	"github.com/microctl/microctl/internal/testenv"
 )
-
-// silentListener accepts connections on 127.0.0.1 and never answers.
-func silentListener(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	var conns []net.Conn
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c) // held open, never read or written
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range conns {
-			c.Close()
-		}
-	})
-	return ln.Addr().String()
-}
 
 // TestTimeoutReachesEveryRequest: against a Consul (and an engine) that
 // accept and never answer, the bound in force is the global --timeout or
@@ -49,7 +17,7 @@ func silentListener(t *testing.T) string {
 // address and that bound. (Before, `microctl --timeout 2s call ...` landed
 // in call's own flag and Consul was given the default 30s.)
 func TestTimeoutReachesEveryRequest(t *testing.T) {
-	addr := silentListener(t)
+	addr := testenv.SilentServer(t)
 	tests := []struct {
 		name     string
 		env      string

@@ -12,7 +12,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -23,6 +22,7 @@ import (
 	"github.com/microctl/microctl/cmd"
 	cmdbench "github.com/microctl/microctl/cmd/bench"
 	"github.com/microctl/microctl/internal/cmdutil"
+	"github.com/microctl/microctl/internal/testenv"
 	"github.com/microctl/microctl/pkg/bench"
 )
 
@@ -174,41 +174,10 @@ func TestTableOutputAndNoProgressWhenPiped(t *testing.T) {
 	}
 }
 
-// silentServer accepts connections and never answers.
-func silentServer(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	var conns []net.Conn
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range conns {
-			c.Close()
-		}
-	})
-	return ln.Addr().String()
-}
-
 // TestNoRequestSucceededExits1: a run that completed nothing is a failure,
 // whatever the reason, even with no error counted.
 func TestNoRequestSucceededExits1(t *testing.T) {
-	addr := silentServer(t)
+	addr := testenv.SilentServer(t)
 	for _, args := range [][]string{
 		{"bench", "-d", "300ms", "-c", "2", "http://" + addr + "/"},
 		{"bench", "--tcp", "-b", "ping", "-d", "300ms", "-c", "2", addr},
