@@ -21,6 +21,7 @@ import (
 
 	"github.com/microctl/microctl/cmd"
 	cmdbench "github.com/microctl/microctl/cmd/bench"
+	"github.com/microctl/microctl/internal/cmdtest"
 	"github.com/microctl/microctl/internal/cmdutil"
 	"github.com/microctl/microctl/internal/testenv"
 	"github.com/microctl/microctl/pkg/bench"
@@ -92,15 +93,9 @@ func TestBadInput(t *testing.T) {
 }
 
 func TestFlags(t *testing.T) {
-	ios, _, _, _ := cmdutil.Test()
-	var got *cmdbench.Options
-	c := cmdbench.NewCmdBench(cmdutil.NewFactory(ios), func(_ context.Context, o *cmdbench.Options) error {
-		got = o
-		return nil
-	})
-	c.SetArgs([]string{"http://h/p", "-c", "7", "-d", "3s", "-n", "9", "-t", "2", "-m", "post", "-H", "A: 1", "-H", "B: 2",
-		"-b", "x", "--timeout", "1s", "--pipeline", "4", "-R", "100", "--hdr", "h", "--report", "r", "-o", "json", "--jwt=tok"})
-	if err := c.Execute(); err != nil {
+	got, err := cmdtest.Parse(t, cmdbench.NewCmdBench, "http://h/p", "-c", "7", "-d", "3s", "-n", "9", "-t", "2", "-m", "post", "-H", "A: 1", "-H", "B: 2",
+		"-b", "x", "--timeout", "1s", "--pipeline", "4", "-R", "100", "--hdr", "h", "--report", "r", "-o", "json", "--jwt=tok")
+	if err != nil {
 		t.Fatal(err)
 	}
 	if got.URL != "http://h/p" || got.Connections != 7 || got.Duration != 3*time.Second || got.Requests != 9 ||

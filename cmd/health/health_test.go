@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/microctl/microctl/internal/cmdtest"
 	"github.com/microctl/microctl/internal/cmdutil"
 	"github.com/microctl/microctl/internal/golden"
 	"github.com/microctl/microctl/internal/testenv"
@@ -18,25 +19,18 @@ import (
 	"github.com/microctl/microctl/pkg/swarm"
 )
 
-func parse(t *testing.T, args ...string) (error, *Options, *WatchOptions, *LintOptions) {
+// parse parses a `health` command line (the group's own, or after "watch"
+// or "lint") and returns the options the command would run with.
+func parse(t *testing.T, args ...string) (err error, ho *Options, wo *WatchOptions, lo *LintOptions) {
 	t.Helper()
-	ios, _, _, _ := cmdutil.Test()
-	f := cmdutil.NewFactory(ios)
-	var ho *Options
-	var wo *WatchOptions
-	var lo *LintOptions
-	cmd := NewCmdHealth(f, func(_ context.Context, o *Options) error { ho = o; return nil })
-	// Replace the subcommands with ones that capture their options.
-	for _, sub := range cmd.Commands() {
-		cmd.RemoveCommand(sub)
+	switch {
+	case len(args) > 0 && args[0] == "watch":
+		wo, err = cmdtest.Parse(t, NewCmdWatch, args[1:]...)
+	case len(args) > 0 && args[0] == "lint":
+		lo, err = cmdtest.Parse(t, NewCmdLint, args[1:]...)
+	default:
+		ho, err = cmdtest.Parse(t, NewCmdHealth, args...)
 	}
-	cmd.AddCommand(NewCmdWatch(f, func(_ context.Context, o *WatchOptions) error { wo = o; return nil }),
-		NewCmdLint(f, func(_ context.Context, o *LintOptions) error { lo = o; return nil }))
-	cmd.SetArgs(args)
-	cmd.SetOut(&bytes.Buffer{})
-	cmd.SetErr(&bytes.Buffer{})
-	cmd.SilenceErrors, cmd.SilenceUsage = true, true
-	err := cmd.ExecuteContext(context.Background())
 	return err, ho, wo, lo
 }
 

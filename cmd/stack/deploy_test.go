@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/microctl/microctl/internal/cmdtest"
 	"github.com/microctl/microctl/internal/cmdutil"
 	"github.com/microctl/microctl/pkg/compose"
 	stk "github.com/microctl/microctl/pkg/stack"
@@ -16,15 +17,7 @@ import (
 // parse runs the command's flag parsing and validation only.
 func parse(t *testing.T, args ...string) (*Options, error) {
 	t.Helper()
-	ios, _, _, _ := cmdutil.Test()
-	f := cmdutil.NewFactory(ios)
-	var got *Options
-	cmd := NewCmdDeploy(f, func(_ context.Context, o *Options) error { got = o; return nil })
-	cmd.SetArgs(args)
-	cmd.SetOut(&bytes.Buffer{})
-	cmd.SetErr(&bytes.Buffer{})
-	err := cmd.ExecuteContext(context.Background())
-	return got, err
+	return cmdtest.Parse(t, NewCmdDeploy, args...)
 }
 
 func TestDeployFlags(t *testing.T) {
