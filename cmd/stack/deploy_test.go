@@ -99,3 +99,17 @@ func TestRenderPlan(t *testing.T) {
 		t.Errorf("got:\n%s\nwant:\n%s", got, want)
 	}
 }
+
+// TestDeployReadsStdinThroughItsStreams: `deploy -f -` loads what the
+// command's stdin (IOStreams.In) holds, not the process's.
+func TestDeployReadsStdinThroughItsStreams(t *testing.T) {
+	ios, in, _, _ := cmdutil.Test()
+	in.WriteString("services:\n  api:\n   image: [\n") // not YAML
+	asked := false
+	err := run(context.Background(), &Options{IO: ios, Files: []string{"-"}, Stack: "stdin", Timeout: time.Minute, ResolveImage: "never",
+		Docker: func() (dockerClient, error) { asked = true; return nil, errors.New("no") }})
+	var ce *compose.ComposeError
+	if !errors.As(err, &ce) || !strings.HasPrefix(ce.Err.Error(), "-:") || !strings.Contains(err.Error(), "invalid YAML") || asked {
+		t.Errorf("err %v (asked for docker: %v), want the YAML error of stdin, named -", err, asked)
+	}
+}
