@@ -53,17 +53,11 @@ Ctrl-C (or SIGTERM, or the end of --for) stops it with exit code 0.`,
 		Args: cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Services = dedupe(args)
-			switch {
-			case opts.Listen == "":
+			if opts.Listen == "" {
 				return cmdutil.Usagef("--listen is required (host:port, e.g. 127.0.0.1:9107)")
-			case opts.FlapTransitions < 2:
-				return cmdutil.Usagef("--flap-transitions must be at least 2")
-			case opts.FlapWindow <= 0:
-				return cmdutil.Usagef("--flap-window must be positive")
-			case opts.Wait < time.Second || opts.Wait > 10*time.Minute:
-				return cmdutil.Usagef("--wait must be between 1s and 10m (Consul's maximum)")
-			case opts.For < 0:
-				return cmdutil.Usagef("--for must not be negative")
+			}
+			if err := opts.Stream.validate(); err != nil {
+				return err
 			}
 			if _, _, err := net.SplitHostPort(opts.Listen); err != nil {
 				return cmdutil.Usagef("--listen %q: %v (want host:port)", opts.Listen, err)

@@ -45,6 +45,21 @@ func (s *Stream) addFlags(cmd *cobra.Command) {
 	addTimingFlags(cmd, &s.Defaults)
 }
 
+// validate refuses values that cannot work, as usage errors.
+func (s *Stream) validate() error {
+	switch {
+	case s.FlapTransitions < 2:
+		return cmdutil.Usagef("--flap-transitions must be at least 2")
+	case s.FlapWindow <= 0:
+		return cmdutil.Usagef("--flap-window must be positive")
+	case s.Wait < time.Second || s.Wait > 10*time.Minute:
+		return cmdutil.Usagef("--wait must be between 1s and 10m (Consul's maximum)")
+	case s.For < 0:
+		return cmdutil.Usagef("--for must not be negative")
+	}
+	return nil
+}
+
 // bound returns ctx cut after --for, when given.
 func (s *Stream) bound(ctx context.Context) (context.Context, context.CancelFunc) {
 	if s.For > 0 {
@@ -108,15 +123,8 @@ a watch runs until it is stopped, so being stopped is its normal end.`,
 		Args: cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Services = dedupe(args)
-			switch {
-			case opts.FlapTransitions < 2:
-				return cmdutil.Usagef("--flap-transitions must be at least 2")
-			case opts.FlapWindow <= 0:
-				return cmdutil.Usagef("--flap-window must be positive")
-			case opts.Wait < time.Second || opts.Wait > 10*time.Minute:
-				return cmdutil.Usagef("--wait must be between 1s and 10m (Consul's maximum)")
-			case opts.For < 0:
-				return cmdutil.Usagef("--for must not be negative")
+			if err := opts.Stream.validate(); err != nil {
+				return err
 			}
 			if err := opts.Hooks.validate(); err != nil {
 				return err
