@@ -33,6 +33,7 @@ import (
 	"github.com/microctl/microctl/internal/boundhttp"
 	"github.com/microctl/microctl/internal/cmdutil"
 	"github.com/microctl/microctl/internal/hint"
+	"github.com/microctl/microctl/internal/textutil"
 )
 
 // NewRootCmd builds the command tree around f.
@@ -58,6 +59,7 @@ unhealthy or did not converge, 130 interrupted.`,
 		SilenceUsage:  true,
 		PersistentPreRun: func(cmd *cobra.Command, args []string) {
 			f.IOStreams.SetNoColor(noColor)
+			f.Timeout.Use(cmd)
 		},
 	}
 	root.SetIn(f.IOStreams.In)
@@ -242,7 +244,7 @@ func report(w io.Writer, cmd *cobra.Command, err error) int {
 		if cmd != nil {
 			path = cmd.CommandPath()
 		}
-		fmt.Fprintf(w, "error: %s (see '%s --help')\n", oneLine(err.Error()), path)
+		fmt.Fprintf(w, "error: %s (see '%s --help')\n", textutil.OneLine(err.Error()), path)
 	case code == cmdutil.ExitInterrupted:
 		fmt.Fprintln(w, "interrupted")
 	default:
@@ -256,18 +258,11 @@ func report(w io.Writer, cmd *cobra.Command, err error) int {
 		} else if errors.As(err, &we) {
 			err = we
 		}
-		msg := oneLine(err.Error())
+		msg := textutil.OneLine(err.Error())
 		if h := hint.Of(err); h != "" {
 			msg += " (" + h + ")"
 		}
 		fmt.Fprintln(w, "error: "+msg)
 	}
 	return code
-}
-
-// oneLine folds a multi-line error (errors.Join, a daemon's message) onto
-// one line, so every error is a single line on stderr.
-func oneLine(s string) string {
-	s = strings.TrimSpace(s)
-	return strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", "; ")), " ")
 }

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -55,16 +54,6 @@ func writeStack(t *testing.T, content string) string {
 	return p
 }
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 func stackObjects(t *testing.T, cli client.APIClient, stack string) int {
 	t.Helper()
 	f := filters.NewArgs(filters.Arg("label", "com.docker.stack.namespace="+stack))
@@ -81,7 +70,7 @@ func TestDeployPsRm(t *testing.T) {
 	t.Parallel()
 	cli := deployManager(t)
 	stack := e2eStack(t, "psrm")
-	port := freePort(t)
+	port := testenv.FreePort(t)
 	file := writeStack(t, fmt.Sprintf(`
 services:
   greeter:

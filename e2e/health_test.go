@@ -14,8 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hashicorp/consul/api"
-
 	"github.com/microctl/microctl/internal/testenv"
 	"github.com/microctl/microctl/pkg/registry"
 )
@@ -190,14 +188,7 @@ func TestHealthBadInput(t *testing.T) {
 	if err := root.API.Agent().ServiceRegister(reg); err != nil {
 		t.Fatal(err)
 	}
-	policy, _, err := root.API.ACL().PolicyCreate(&api.ACLPolicy{Name: "nodes", Rules: `node_prefix "" { policy = "read" }`}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tok, _, err := root.API.ACL().TokenCreate(&api.ACLToken{Policies: []*api.ACLTokenPolicyLink{{ID: policy.ID}}}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tok := agent.TokenWith(t, "nodes", `node_prefix "" { policy = "read" }`)
 	l, _ := net.Listen("tcp", "127.0.0.1:0")
 	dead := l.Addr().String()
 	l.Close()
@@ -217,7 +208,7 @@ func TestHealthBadInput(t *testing.T) {
 			`warning: instance greeter-1 of go.micro.srv.greeter: malformed go-micro tag "t-zz" (not hex:`},
 		{"consul unreachable", []string{"CONSUL_HTTP_ADDR=" + dead}, []string{"health"}, 1,
 			"error: cannot reach Consul at " + dead + ": connection refused (set --consul-addr or CONSUL_HTTP_ADDR)"},
-		{"token without service:read", []string{"CONSUL_HTTP_ADDR=" + agent.Addr, "CONSUL_HTTP_TOKEN=" + tok.SecretID}, []string{"registry", "ls"}, 1,
+		{"token without service:read", []string{"CONSUL_HTTP_ADDR=" + agent.Addr, "CONSUL_HTTP_TOKEN=" + tok}, []string{"registry", "ls"}, 1,
 			"error: Consul at " + agent.Addr + " refused the request: the token lacks service:read: every service was hidden by ACLs"},
 		{"no token at all", []string{"CONSUL_HTTP_ADDR=" + agent.Addr, "CONSUL_HTTP_TOKEN="}, []string{"health", "lint"}, 1,
 			"the token lacks node:read"},

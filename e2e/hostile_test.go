@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
@@ -127,7 +126,7 @@ func TestHostileInput(t *testing.T) {
 	}
 	dc := testenv.Docker(t)
 
-	silent := silentServer(t)
+	silent := testenv.SilentServer(t)
 	html := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		fmt.Fprint(w, "<!doctype html><html><body>It works</body></html>")
@@ -266,34 +265,4 @@ func dockerState(t *testing.T, c client.APIClient) []string {
 	}
 	sort.Strings(out)
 	return out
-}
-
-// silentServer accepts connections and never answers them, the fault no
-// real server can be made to show on demand.
-func silentServer(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var conns []net.Conn
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			conns = append(conns, c) // held open, never read or written
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		<-done
-		for _, c := range conns {
-			c.Close()
-		}
-	})
-	return ln.Addr().String()
 }

@@ -306,15 +306,8 @@ func TestKeyBadInput(t *testing.T) {
 	agent := testenv.StartAgent(t, testenv.WithACL("deny"))
 	root := []string{"CONSUL_HTTP_ADDR=" + agent.Addr, "CONSUL_HTTP_TOKEN=" + agent.Token, "CONSUL_HTTP_TOKEN_FILE="}
 	c := agent.Client(t, agent.Token)
-	p, _, err := c.API.ACL().PolicyCreate(&api.ACLPolicy{Name: "ro", Rules: `key_prefix "micro/config/jwt/" { policy = "read" }`}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tok, _, err := c.API.ACL().TokenCreate(&api.ACLToken{Policies: []*api.ACLTokenPolicyLink{{ID: p.ID}}}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	readOnly := []string{"CONSUL_HTTP_ADDR=" + agent.Addr, "CONSUL_HTTP_TOKEN=" + tok.SecretID, "CONSUL_HTTP_TOKEN_FILE="}
+	tok := agent.TokenWith(t, "ro", `key_prefix "micro/config/jwt/" { policy = "read" }`)
+	readOnly := []string{"CONSUL_HTTP_ADDR=" + agent.Addr, "CONSUL_HTTP_TOKEN=" + tok, "CONSUL_HTTP_TOKEN_FILE="}
 
 	check := func(env []string, code int, want string, args ...string) Result {
 		t.Helper()

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net/netip"
 	"os"
 	"strings"
@@ -91,31 +90,13 @@ func oneLine(t *testing.T, r Result, code int, want string) {
 	}
 }
 
-// freeSubnet24 picks a /24 in 10.200-249.x.0 that no network on the engine
-// overlaps.
-func freeSubnet24(t *testing.T, cli client.APIClient) string {
-	t.Helper()
-	nets, err := cli.NetworkList(context.Background(), network.ListOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for range 1000 {
-		p := netip.PrefixFrom(netip.AddrFrom4([4]byte{10, byte(200 + rand.IntN(50)), byte(rand.IntN(256)), 0}), 24)
-		if len(pkgswarm.SubnetOverlaps([]netip.Prefix{p}, nets, "")) == 0 {
-			return p.String()
-		}
-	}
-	t.Fatal("no free subnet")
-	return ""
-}
-
 // TestSwarmCommandsOnSharedEngine runs the built binary against the shared
 // single-node manager: init (twice) with a network of its own, status,
 // network create/ls/inspect/rm, and the refusals. It never leaves the swarm.
 func TestSwarmCommandsOnSharedEngine(t *testing.T) {
 	cli := testenv.Manager(t)
-	name := fmt.Sprintf("e2e3-%06x", rand.IntN(1<<24))
-	subnet := freeSubnet24(t, cli)
+	name := testenv.UniqueName("e2e3")
+	subnet := testenv.FreeSubnet(t, cli)
 	t.Cleanup(func() { microctl(t, nil, "network", "rm", name) })
 
 	// init on a manager: reports the swarm, creates the network; twice: no-op.
@@ -136,7 +117,7 @@ func TestSwarmCommandsOnSharedEngine(t *testing.T) {
 	}
 
 	// The same name with other settings: one line naming each difference.
-	other := freeSubnet24(t, cli)
+	other := testenv.FreeSubnet(t, cli)
 	oneLine(t, microctl(t, nil, "network", "create", name, "--subnet", other), 1,
 		"error: network "+name+" already exists with different settings: subnet is "+subnet+", want "+other+"; encrypted is true, want false")
 	// Identical: exit 0, nothing done.

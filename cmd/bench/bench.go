@@ -378,7 +378,7 @@ func run(ctx context.Context, o *Options) (err error) {
 		if target == "" {
 			target = "/" // each instance is its own Host
 		}
-		fmt.Fprintf(o.IO.ErrOut, "service %s: %d passing instance(s): %s\n", o.Service, len(addrs), strings.Join(addrs, ", "))
+		o.IO.Infof("service %s: %d passing instance(s): %s", o.Service, len(addrs), strings.Join(addrs, ", "))
 	case target == "" && len(o.reqs) > 0:
 		// The targets file gives the URLs.
 	case target == "":
@@ -391,7 +391,7 @@ func run(ctx context.Context, o *Options) (err error) {
 		}
 		defer srv.Stop(context.Background())
 		target = "http://" + srv.Addr().String() + "/"
-		fmt.Fprintf(o.IO.ErrOut, "no URL given: benchmarking the built-in target at %s (microctl serve, in this process)\n", target)
+		o.IO.Infof("no URL given: benchmarking the built-in target at %s (microctl serve, in this process)", target)
 	}
 	if o.TCP {
 		target = strings.TrimPrefix(target, "tcp://")
@@ -410,7 +410,7 @@ func run(ctx context.Context, o *Options) (err error) {
 			if tok, err = o.MintJWT(ctx, ttl); err != nil {
 				return fmt.Errorf("--jwt: %w", err)
 			}
-			fmt.Fprintf(o.IO.ErrOut, "--jwt: signed a token for sub %q with the key ring at %s, valid %s\n", jwtSubject, o.KeyPath, ttl)
+			o.IO.Infof("--jwt: signed a token for sub %q with the key ring at %s, valid %s", jwtSubject, o.KeyPath, ttl)
 		}
 		o.headers = append(o.headers, bench.Header{Name: "Authorization", Value: "Bearer " + tok})
 	}
@@ -464,7 +464,7 @@ func run(ctx context.Context, o *Options) (err error) {
 	case o.Rate > 0:
 		what += fmt.Sprintf(", %g requests/s", o.Rate)
 	}
-	fmt.Fprintf(o.IO.ErrOut, "bench: %s\n", what)
+	o.IO.Infof("bench: %s", what)
 	prog := newProgress(o.IO)
 	if prog != nil {
 		bopts = append(bopts, bench.WithProgress(time.Second, prog.update))
@@ -481,7 +481,7 @@ func run(ctx context.Context, o *Options) (err error) {
 		return err
 	}
 	if res.Engine != "epoll" {
-		fmt.Fprintf(o.IO.ErrOut, "warning: using the portable %q engine (Go's net package), not epoll: expect lower throughput\n", res.Engine)
+		o.IO.Warnf("using the portable %q engine (Go's net package), not epoll: expect lower throughput", res.Engine)
 	}
 	// The finished run is printed first: a file that cannot be written
 	// must not throw the measurement away.

@@ -12,7 +12,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -22,7 +21,9 @@ import (
 
 	"github.com/microctl/microctl/cmd"
 	cmdbench "github.com/microctl/microctl/cmd/bench"
+	"github.com/microctl/microctl/internal/cmdtest"
 	"github.com/microctl/microctl/internal/cmdutil"
+	"github.com/microctl/microctl/internal/testenv"
 	"github.com/microctl/microctl/pkg/bench"
 )
 
@@ -92,15 +93,9 @@ func TestBadInput(t *testing.T) {
 }
 
 func TestFlags(t *testing.T) {
-	ios, _, _, _ := cmdutil.Test()
-	var got *cmdbench.Options
-	c := cmdbench.NewCmdBench(cmdutil.NewFactory(ios), func(_ context.Context, o *cmdbench.Options) error {
-		got = o
-		return nil
-	})
-	c.SetArgs([]string{"http://h/p", "-c", "7", "-d", "3s", "-n", "9", "-t", "2", "-m", "post", "-H", "A: 1", "-H", "B: 2",
-		"-b", "x", "--timeout", "1s", "--pipeline", "4", "-R", "100", "--hdr", "h", "--report", "r", "-o", "json", "--jwt=tok"})
-	if err := c.Execute(); err != nil {
+	got, err := cmdtest.Parse(t, cmdbench.NewCmdBench, "http://h/p", "-c", "7", "-d", "3s", "-n", "9", "-t", "2", "-m", "post", "-H", "A: 1", "-H", "B: 2",
+		"-b", "x", "--timeout", "1s", "--pipeline", "4", "-R", "100", "--hdr", "h", "--report", "r", "-o", "json", "--jwt=tok")
+	if err != nil {
 		t.Fatal(err)
 	}
 	if got.URL != "http://h/p" || got.Connections != 7 || got.Duration != 3*time.Second || got.Requests != 9 ||
@@ -174,41 +169,10 @@ func TestTableOutputAndNoProgressWhenPiped(t *testing.T) {
 	}
 }
 
-// silentServer accepts connections and never answers.
-func silentServer(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	var conns []net.Conn
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range conns {
-			c.Close()
-		}
-	})
-	return ln.Addr().String()
-}
-
 // TestNoRequestSucceededExits1: a run that completed nothing is a failure,
 // whatever the reason, even with no error counted.
 func TestNoRequestSucceededExits1(t *testing.T) {
-	addr := silentServer(t)
+	addr := testenv.SilentServer(t)
 	for _, args := range [][]string{
 		{"bench", "-d", "300ms", "-c", "2", "http://" + addr + "/"},
 		{"bench", "--tcp", "-b", "ping", "-d", "300ms", "-c", "2", addr},

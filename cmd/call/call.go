@@ -10,11 +10,11 @@ import (
 	"io"
 	"strings"
 	"time"
-	"unicode"
 
 	"github.com/spf13/cobra"
 
 	"github.com/microctl/microctl/internal/cmdutil"
+	"github.com/microctl/microctl/internal/textutil"
 	"github.com/microctl/microctl/pkg/call"
 )
 
@@ -201,14 +201,14 @@ func render(opts *Options, res *call.Result) error {
 	if res.Method != "" {
 		proto += " " + res.Method + " " + res.Path
 	}
-	fmt.Fprintf(opts.IO.ErrOut, "%s %s (%s) on %d passing instance(s) of %d\n", res.Service, res.Endpoint, proto, len(res.Calls), res.Instances)
+	opts.IO.Infof("%s %s (%s) on %d passing instance(s) of %d", res.Service, res.Endpoint, proto, len(res.Calls), res.Instances)
 	t := cmdutil.NewTable(out, "INSTANCE", "ADDRESS", "STATUS", "MS", "ANSWER")
 	for _, o := range res.Calls {
-		status, answer := "ok", oneLine(string(o.Body()))
+		status, answer := "ok", textutil.OneLine(string(o.Body()))
 		if !o.OK() {
 			status, answer = "FAIL", o.Error
 		}
-		t.Row(o.Instance, o.Address, status, fmt.Sprintf("%.1f", o.Millis), clip(safe(answer), 100))
+		t.Row(o.Instance, o.Address, status, fmt.Sprintf("%.1f", o.Millis), clip(cmdutil.SanitizeText(answer), 100))
 	}
 	if err := t.Flush(); err != nil {
 		return err
@@ -250,28 +250,12 @@ func writeAnswer(io *cmdutil.IOStreams, b []byte) {
 		_, _ = io.Out.Write(buf.Bytes())
 		return
 	}
-	s := safe(string(b))
+	s := cmdutil.SanitizeText(string(b))
 	if s != "" && !strings.HasSuffix(s, "\n") {
 		s += "\n"
 	}
 	fmt.Fprint(io.Out, s)
 }
-
-// safe keeps a service's answer from driving the terminal: control
-// characters other than newline and tab are shown as \x.. escapes.
-func safe(s string) string {
-	var b strings.Builder
-	for _, r := range s {
-		if r == '\n' || r == '\t' || !unicode.IsControl(r) {
-			b.WriteRune(r)
-			continue
-		}
-		fmt.Fprintf(&b, "\\x%02x", r)
-	}
-	return b.String()
-}
-
-func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
 
 func clip(s string, n int) string {
 	if r := []rune(s); len(r) > n {

@@ -175,9 +175,3 @@ func TestComplete(t *testing.T) {
 		t.Fatalf("endpoints %v", got)
 	}
 }
-
-func TestSafe(t *testing.T) {
-	if got := safe("a\x1b[2Jb\n\tc\u009b"); got != `a\x1b[2Jb`+"\n\t"+`c\x9b` {
-		t.Fatalf("safe = %q", got)
-	}
-}

@@ -4,6 +4,7 @@ package doctor
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/docker/docker/client"
@@ -65,11 +66,17 @@ Exit code 3 when any check fails, so doctor can gate a script.`,
 	return cmd
 }
 
+// budgetGrace is how long after --timeout the run itself is cut.
+const budgetGrace = time.Second
+
 func run(ctx context.Context, opts *Options) error {
-	ctx, cancel := context.WithTimeout(ctx, opts.Timeout)
+	// --timeout also bounds each request (cmdutil.TimeoutFlag), and a
+	// request cut by its bound says so in its own words ("Consul at X did
+	// not answer within 2s"). The run's deadline comes a moment later, so
+	// that line is what the check shows, not a bare "deadline exceeded".
+	ctx, cancel := context.WithTimeout(ctx, opts.Timeout+budgetGrace)
 	defer cancel()
-	rep := doctor.Run(ctx, dockerProbe(opts), networkProbe(opts), consulProbe(opts), registryProbe(opts),
-		keys.DoctorProbe(opts.Consul, ""), meshProbe(opts))
+	rep := doctor.Run(ctx, checks(opts)...)
 	if ctx.Err() != nil && context.Cause(ctx) == context.Canceled {
 		return ctx.Err()
 	}
@@ -82,77 +89,18 @@ func run(ctx context.Context, opts *Options) error {
 	return nil
 }
 
-func dockerProbe(opts *Options) doctor.Probe {
-	return lazyProbe(func() (doctor.Probe, error) {
-		cli, err := opts.Docker()
-		if err != nil {
-			return nil, err
-		}
-		return swarm.EngineProbe(cli), nil
-	}, "docker.engine", "docker.api", "docker.swarm")
-}
-
-// networkProbe checks that the overlay network every service joins exists.
-func networkProbe(opts *Options) doctor.Probe {
-	return lazyProbe(func() (doctor.Probe, error) {
-		cli, err := opts.Docker()
-		if err != nil {
-			return nil, err
-		}
-		return swarm.NetworkProbe(cli, swarm.DefaultNetworkName), nil
-	}, swarm.NetworkCheck)
-}
-
-// registryProbe looks at what Consul knows: critical instances, stale
-// registrations, registrations that will misbehave (health lint).
-func registryProbe(opts *Options) doctor.Probe {
-	return func(ctx context.Context) []doctor.Result {
-		c, err := opts.Consul()
-		if err != nil {
-			return doctor.Skipped("no Consul client", "registry.critical", "registry.stale", "registry.lint")
-		}
-		return health.RegistryProbe(c)(ctx)
-	}
-}
-
-// meshProbe pairs every stack's mesh services' tasks with their Consul
-// instances: orphan registrations and silent tasks.
-func meshProbe(opts *Options) doctor.Probe {
-	return func(ctx context.Context) []doctor.Result {
-		cli, err := opts.Docker()
-		if err != nil {
-			return doctor.Skipped("no Docker client", "mesh.orphans", "mesh.silent")
-		}
-		c, err := opts.Consul()
-		if err != nil {
-			return doctor.Skipped("no Consul client", "mesh.orphans", "mesh.silent")
-		}
-		return mesh.DoctorProbe(cli, c)(ctx)
-	}
-}
-
-func consulProbe(opts *Options) doctor.Probe {
-	return lazyProbe(func() (doctor.Probe, error) {
-		c, err := opts.Consul()
-		if err != nil {
-			return nil, err
-		}
-		return registry.AgentProbe(c), nil
-	}, "consul.agent", "consul.leader", "consul.token")
-}
-
-// lazyProbe builds a client only when the probe runs; when the client
-// cannot be built (a malformed address) the first check fails with the
-// reason and the others are skipped.
-func lazyProbe(build func() (doctor.Probe, error), first string, rest ...string) doctor.Probe {
-	return func(ctx context.Context) []doctor.Result {
-		p, err := build()
-		if err != nil {
-			return append([]doctor.Result{{Check: first, Status: doctor.Fail, Detail: err.Error(), Hint: doctor.HintOf(err)}},
-				doctor.Skipped("no client", rest...)...)
-		}
-		return p(ctx)
-	}
+// checks lists what each package offers, in the order doctor prints it. A
+// package's checks, their clients and their skip reasons are its own
+// business (its Doctor function); this list only says which packages are
+// asked.
+func checks(opts *Options) []doctor.Descriptor {
+	return slices.Concat(
+		swarm.Doctor(opts.Docker),
+		registry.Doctor(opts.Consul),
+		health.Doctor(opts.Consul),
+		keys.Doctor(opts.Consul, ""),
+		mesh.Doctor(opts.Docker, opts.Consul),
+	)
 }
 
 func render(opts *Options, rep doctor.Report) error {

@@ -66,15 +66,7 @@ func TestDoctorTokenChecks(t *testing.T) {
 	docker := testenv.Docker(t)
 	// A valid token that may read KV but not the agent: the token is fine,
 	// only the agent details are hidden.
-	mgmt := agent.Client(t, agent.Token).API
-	pol, _, err := mgmt.ACL().PolicyCreate(&api.ACLPolicy{Name: "kvread", Rules: `key_prefix "" { policy = "read" }`}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	limited, _, err := mgmt.ACL().TokenCreate(&api.ACLToken{Policies: []*api.ACLTokenPolicyLink{{ID: pol.ID}}}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	limited := agent.TokenWith(t, "kvread", `key_prefix "" { policy = "read" }`)
 	tests := []struct {
 		name       string
 		token      string
@@ -82,7 +74,7 @@ func TestDoctorTokenChecks(t *testing.T) {
 		wantDetail string
 	}{
 		{"management token", agent.Token, pkgdoctor.OK, "token accepted"},
-		{"valid token without agent:read", limited.SecretID, pkgdoctor.OK, "policies: kvread"},
+		{"valid token without agent:read", limited, pkgdoctor.OK, "policies: kvread"},
 		{"unknown token", "00000000-0000-0000-0000-000000000000", pkgdoctor.Fail, "ACL not found"},
 		{"anonymous", "", pkgdoctor.Fail, "refused"},
 	}

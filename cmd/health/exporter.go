@@ -12,7 +12,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/microctl/microctl/internal/cmdutil"
-	"github.com/microctl/microctl/pkg/health"
 	"github.com/microctl/microctl/pkg/health/exporter"
 	"github.com/microctl/microctl/pkg/registry"
 )
@@ -22,13 +21,9 @@ type ExporterOptions struct {
 	IO     *cmdutil.IOStreams
 	Consul func() (*registry.Client, error)
 
-	Listen          string
-	Services        []string
-	Defaults        health.Defaults
-	FlapTransitions int
-	FlapWindow      time.Duration
-	Wait            time.Duration
-	For             time.Duration
+	Listen   string
+	Services []string
+	Stream
 }
 
 // NewCmdExporter builds `health exporter`.
@@ -58,17 +53,11 @@ Ctrl-C (or SIGTERM, or the end of --for) stops it with exit code 0.`,
 		Args: cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Services = dedupe(args)
-			switch {
-			case opts.Listen == "":
+			if opts.Listen == "" {
 				return cmdutil.Usagef("--listen is required (host:port, e.g. 127.0.0.1:9107)")
-			case opts.FlapTransitions < 2:
-				return cmdutil.Usagef("--flap-transitions must be at least 2")
-			case opts.FlapWindow <= 0:
-				return cmdutil.Usagef("--flap-window must be positive")
-			case opts.Wait < time.Second || opts.Wait > 10*time.Minute:
-				return cmdutil.Usagef("--wait must be between 1s and 10m (Consul's maximum)")
-			case opts.For < 0:
-				return cmdutil.Usagef("--for must not be negative")
+			}
+			if err := opts.Stream.validate(); err != nil {
+				return err
 			}
 			if _, _, err := net.SplitHostPort(opts.Listen); err != nil {
 				return cmdutil.Usagef("--listen %q: %v (want host:port)", opts.Listen, err)
@@ -79,13 +68,8 @@ Ctrl-C (or SIGTERM, or the end of --for) stops it with exit code 0.`,
 			return exporterRun(cmd.Context(), opts)
 		},
 	}
-	fl := cmd.Flags()
-	fl.StringVar(&opts.Listen, "listen", "", "address to serve /metrics on, host:port")
-	fl.IntVar(&opts.FlapTransitions, "flap-transitions", 4, "transitions within --flap-window that make a check flapping")
-	fl.DurationVar(&opts.FlapWindow, "flap-window", 10*time.Minute, "window for --flap-transitions")
-	fl.DurationVar(&opts.Wait, "wait", 5*time.Minute, "how long one blocking query may wait for a change (Consul's maximum is 10m)")
-	fl.DurationVar(&opts.For, "for", 0, "stop after this long (default: until Ctrl-C)")
-	addTimingFlags(cmd, &opts.Defaults)
+	cmd.Flags().StringVar(&opts.Listen, "listen", "", "address to serve /metrics on, host:port")
+	opts.Stream.addFlags(cmd)
 	return cmd
 }
 
@@ -94,11 +78,8 @@ func exporterRun(ctx context.Context, opts *ExporterOptions) error {
 	if err != nil {
 		return err
 	}
-	if opts.For > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, opts.For)
-		defer cancel()
-	}
+	ctx, cancel := opts.bound(ctx)
+	defer cancel()
 	ln, err := net.Listen("tcp", opts.Listen)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", opts.Listen, err)
@@ -106,7 +87,7 @@ func exporterRun(ctx context.Context, opts *ExporterOptions) error {
 	e := exporter.New(c, exporter.WithServices(opts.Services...), exporter.WithDefaults(opts.Defaults),
 		exporter.WithWait(opts.Wait), exporter.WithFlapping(opts.FlapTransitions, opts.FlapWindow),
 		exporter.WithOnError(func(err error, retry time.Duration) {
-			fmt.Fprintf(opts.IO.ErrOut, "warning: %v; retrying in %s\n", err, retry.Round(100*time.Millisecond))
+			opts.IO.Warnf("%v; retrying in %s", err, retry.Round(100*time.Millisecond))
 		}))
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(e.Registry(), promhttp.HandlerOpts{ErrorLog: nil, Timeout: 30 * time.Second}))
@@ -120,7 +101,7 @@ func exporterRun(ctx context.Context, opts *ExporterOptions) error {
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
-	fmt.Fprintf(opts.IO.ErrOut, "serving http://%s/metrics (Consul at %s; Ctrl-C to stop)\n", ln.Addr(), c.Addr)
+	opts.IO.Infof("serving http://%s/metrics (Consul at %s; Ctrl-C to stop)", ln.Addr(), c.Addr)
 
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()

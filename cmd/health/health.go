@@ -28,11 +28,6 @@ type Options struct {
 	Output   cmdutil.Format
 }
 
-var (
-	states  = []string{"any", registry.StatusPassing, registry.StatusWarning, registry.StatusCritical}
-	failOns = []string{registry.StatusWarning, registry.StatusCritical, "never"}
-)
-
 // NewCmdHealth builds `health` and its subcommands.
 func NewCmdHealth(f *cmdutil.Factory, runF func(context.Context, *Options) error) *cobra.Command {
 	opts := &Options{IO: f.IOStreams, Consul: f.Consul}
@@ -71,11 +66,11 @@ or the --consul-* flags.`,
 		Args: cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Services = dedupe(args)
-			if !slices.Contains(states, opts.State) {
-				return cmdutil.Usagef("--state must be one of %s", strings.Join(states, ", "))
+			if !slices.Contains(health.StateFilters, opts.State) {
+				return cmdutil.Usagef("--state must be one of %s", strings.Join(health.StateFilters, ", "))
 			}
-			if !slices.Contains(failOns, opts.FailOn) {
-				return cmdutil.Usagef("--fail-on must be one of %s", strings.Join(failOns, ", "))
+			if !slices.Contains(health.FailOnLevels, opts.FailOn) {
+				return cmdutil.Usagef("--fail-on must be one of %s", strings.Join(health.FailOnLevels, ", "))
 			}
 			if runF != nil {
 				return runF(cmd.Context(), opts)
@@ -107,20 +102,6 @@ func dedupe(in []string) []string {
 	return out
 }
 
-// Report is `microctl health -o json`.
-type Report struct {
-	Instances []health.Instance `json:"instances"`
-	Summary   Summary           `json:"summary"`
-	FailOn    string            `json:"fail_on"`
-	Unhealthy bool              `json:"unhealthy"`
-}
-
-// Summary counts instances by status.
-type Summary struct {
-	Services int `json:"services"`
-	health.Counts
-}
-
 func run(ctx context.Context, opts *Options) error {
 	c, err := opts.Consul()
 	if err != nil {
@@ -130,29 +111,8 @@ func run(ctx context.Context, opts *Options) error {
 	if err != nil {
 		return err
 	}
-	warn(opts.IO.ErrOut, snap.Warnings)
-	rep := Report{Instances: []health.Instance{}, FailOn: opts.FailOn,
-		Summary: Summary{Services: len(health.Summarize(snap.Instances)), Counts: health.Total(snap.Instances)}}
-	bad := 0
-	for _, in := range snap.Instances {
-		if opts.FailOn != "never" && health.AtLeast(in.Status, opts.FailOn) {
-			bad++
-		}
-		if opts.State != "any" {
-			var keep []health.CheckState
-			for _, ch := range in.Checks {
-				if ch.Status == opts.State {
-					keep = append(keep, ch)
-				}
-			}
-			if len(keep) == 0 && !(len(in.Checks) == 0 && opts.State == registry.StatusPassing) {
-				continue
-			}
-			in.Checks = keep
-		}
-		rep.Instances = append(rep.Instances, in)
-	}
-	rep.Unhealthy = bad > 0
+	warn(opts.IO, snap.Warnings)
+	rep := health.NewReport(snap.Instances, health.ReportOptions{State: opts.State, FailOn: opts.FailOn})
 	if opts.Output.JSON() {
 		if err := cmdutil.PrintJSON(opts.IO.Out, rep); err != nil {
 			return err
@@ -161,12 +121,12 @@ func run(ctx context.Context, opts *Options) error {
 		return err
 	}
 	if rep.Unhealthy {
-		return cmdutil.Unhealthy("%d of %d instance(s) %s or worse (--fail-on %s)", bad, rep.Summary.Instances, opts.FailOn, opts.FailOn)
+		return cmdutil.Unhealthy("%d of %d instance(s) %s or worse (--fail-on %s)", rep.Failing, rep.Summary.Instances, opts.FailOn, opts.FailOn)
 	}
 	return nil
 }
 
-func render(opts *Options, rep Report) error {
+func render(opts *Options, rep health.Report) error {
 	w := opts.IO.Out
 	if len(rep.Instances) > 0 {
 		t := cmdutil.NewTable(w, "SERVICE", "INSTANCE", "NODE", "CHECK", "TYPE", "STATUS", "TTL", "INTERVAL", "OUTPUT")
@@ -234,9 +194,9 @@ func intervalOf(in health.Instance, ch *health.CheckState) string {
 	return *in.IntervalText
 }
 
-func warn(w interface{ Write([]byte) (int, error) }, msgs []string) {
+func warn(ios *cmdutil.IOStreams, msgs []string) {
 	for _, m := range msgs {
-		fmt.Fprintln(w, "warning: "+m)
+		ios.Warnf("%s", m)
 	}
 }
 

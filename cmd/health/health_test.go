@@ -10,36 +10,27 @@ import (
 	"testing"
 	"time"
 
-	"github.com/docker/docker/api/types/network"
-	"github.com/docker/docker/api/types/swarm"
-	"github.com/docker/docker/api/types/system"
-
+	"github.com/microctl/microctl/internal/cmdtest"
 	"github.com/microctl/microctl/internal/cmdutil"
 	"github.com/microctl/microctl/internal/golden"
 	"github.com/microctl/microctl/internal/testenv"
 	"github.com/microctl/microctl/pkg/health"
 	"github.com/microctl/microctl/pkg/registry"
+	"github.com/microctl/microctl/pkg/swarm"
 )
 
-func parse(t *testing.T, args ...string) (error, *Options, *WatchOptions, *LintOptions) {
+// parse parses a `health` command line (the group's own, or after "watch"
+// or "lint") and returns the options the command would run with.
+func parse(t *testing.T, args ...string) (err error, ho *Options, wo *WatchOptions, lo *LintOptions) {
 	t.Helper()
-	ios, _, _, _ := cmdutil.Test()
-	f := cmdutil.NewFactory(ios)
-	var ho *Options
-	var wo *WatchOptions
-	var lo *LintOptions
-	cmd := NewCmdHealth(f, func(_ context.Context, o *Options) error { ho = o; return nil })
-	// Replace the subcommands with ones that capture their options.
-	for _, sub := range cmd.Commands() {
-		cmd.RemoveCommand(sub)
+	switch {
+	case len(args) > 0 && args[0] == "watch":
+		wo, err = cmdtest.Parse(t, NewCmdWatch, args[1:]...)
+	case len(args) > 0 && args[0] == "lint":
+		lo, err = cmdtest.Parse(t, NewCmdLint, args[1:]...)
+	default:
+		ho, err = cmdtest.Parse(t, NewCmdHealth, args...)
 	}
-	cmd.AddCommand(NewCmdWatch(f, func(_ context.Context, o *WatchOptions) error { wo = o; return nil }),
-		NewCmdLint(f, func(_ context.Context, o *LintOptions) error { lo = o; return nil }))
-	cmd.SetArgs(args)
-	cmd.SetOut(&bytes.Buffer{})
-	cmd.SetErr(&bytes.Buffer{})
-	cmd.SilenceErrors, cmd.SilenceUsage = true, true
-	err := cmd.ExecuteContext(context.Background())
 	return err, ho, wo, lo
 }
 
@@ -70,7 +61,7 @@ func TestFlags(t *testing.T) {
 	}
 }
 
-func sampleReport() Report {
+func sampleReport() health.Report {
 	ttl, iv := "15s", "10s"
 	mk := func(svc, id, status string, checks ...health.CheckState) health.Instance {
 		in := health.Instance{Service: svc, ID: id, Node: "node-1", Address: "10.0.1.5", Port: 8080, Status: status, Checks: checks}
@@ -84,14 +75,14 @@ func sampleReport() Report {
 			Kind: kind, Scope: scope}
 	}
 	serf := ck("serfHealth", "serf", "passing", "Agent alive and reachable", "node")
-	return Report{
+	return health.Report{
 		Instances: []health.Instance{
 			mk("go.micro.srv.greeter", "greeter-1", "passing", ck("service:greeter-1", "ttl", "passing", "", "service"), serf),
 			mk("go.micro.srv.greeter", "greeter-2", "critical", ck("service:greeter-2", "ttl", "critical", "TTL expired", "service"), serf),
 			mk("web", "web-1", "warning", ck("web-http", "http", "warning", "HTTP GET http://10.0.1.6/health: 429 Too Many Requests\nretry later", "service"), serf),
 			mk("bare", "bare-1", "passing"),
 		},
-		Summary: Summary{Services: 3, Counts: health.Counts{Instances: 4, Passing: 2, Warning: 1, Critical: 1}},
+		Summary: health.Summary{Services: 3, Counts: health.Counts{Instances: 4, Passing: 2, Warning: 1, Critical: 1}},
 	}
 }
 
@@ -142,52 +133,22 @@ func TestRenderLintGolden(t *testing.T) {
 	golden.Assert(t, "lint.txt", out.Bytes())
 }
 
-// fakeDocker answers what discoverNetworks asks.
-type fakeDocker struct {
-	manager bool
-	nets    []network.Summary
-	nodes   []swarm.Node
-}
-
-func (f fakeDocker) Info(context.Context) (system.Info, error) {
-	var i system.Info
-	i.Swarm.ControlAvailable = f.manager
-	i.Swarm.LocalNodeState = swarm.LocalNodeStateActive
-	return i, nil
-}
-func (f fakeDocker) NetworkList(context.Context, network.ListOptions) ([]network.Summary, error) {
-	return f.nets, nil
-}
-func (f fakeDocker) NodeList(context.Context, swarm.NodeListOptions) ([]swarm.Node, error) {
-	return f.nodes, nil
-}
-
-func TestDiscoverNetworks(t *testing.T) {
-	net := func(name, driver, subnet string, ingress bool) network.Summary {
-		return network.Summary{Name: name, Driver: driver, Ingress: ingress, IPAM: network.IPAM{Config: []network.IPAMConfig{{Subnet: subnet}}}}
-	}
-	d := fakeDocker{manager: true,
-		nets: []network.Summary{net("ingress", "overlay", "10.0.0.0/24", true), net("micro", "overlay", "10.0.1.0/24", false),
-			net("docker_gwbridge", "bridge", "172.18.0.0/16", false), net("host", "host", "", false)},
-		nodes: []swarm.Node{{Status: swarm.NodeStatus{Addr: "192.168.1.10"}}}}
-	got, err := discoverNetworks(context.Background(), d)
-	if err != nil {
-		t.Fatal(err)
-	}
+func TestNetworksOf(t *testing.T) {
+	p := netip.MustParsePrefix
+	got := networksOf(&swarm.AddressSpace{
+		Overlays:  []swarm.Subnet{{Name: "micro", Prefix: p("10.0.1.0/24")}},
+		Ingress:   []swarm.Subnet{{Name: "ingress", Prefix: p("10.0.0.0/24")}},
+		Bridges:   []swarm.Subnet{{Name: "docker_gwbridge", Prefix: p("172.18.0.0/16")}},
+		NodeAddrs: []netip.Addr{netip.MustParseAddr("192.168.1.10")},
+	})
 	want := &health.Networks{
-		Overlays:  []health.Subnet{{Name: "micro", Prefix: netip.MustParsePrefix("10.0.1.0/24")}},
-		Ingress:   []health.Subnet{{Name: "ingress", Prefix: netip.MustParsePrefix("10.0.0.0/24")}},
-		Bridges:   []health.Subnet{{Name: "docker_gwbridge", Prefix: netip.MustParsePrefix("172.18.0.0/16")}},
+		Overlays:  []health.Subnet{{Name: "micro", Prefix: p("10.0.1.0/24")}},
+		Ingress:   []health.Subnet{{Name: "ingress", Prefix: p("10.0.0.0/24")}},
+		Bridges:   []health.Subnet{{Name: "docker_gwbridge", Prefix: p("172.18.0.0/16")}},
 		NodeAddrs: []netip.Addr{netip.MustParseAddr("192.168.1.10")},
 	}
 	if !equalJSON(got, want) {
 		t.Errorf("networks = %+v, want %+v", got, want)
-	}
-	if _, err := discoverNetworks(context.Background(), fakeDocker{}); err == nil || !strings.Contains(err.Error(), "not a swarm manager") {
-		t.Errorf("worker: %v", err)
-	}
-	if _, err := discoverNetworks(context.Background(), fakeDocker{manager: true, nets: d.nets[:1]}); err == nil {
-		t.Error("a swarm with only ingress must leave the overlays unknown")
 	}
 }
 
@@ -242,7 +203,7 @@ func TestHealthAgainstAgent(t *testing.T) {
 		t.Errorf("--fail-on never: %v", err)
 	}
 	out, _, err = runH("--state", "critical", "-o", "json", "svc", "greeter")
-	var rep Report
+	var rep health.Report
 	if jerr := json.Unmarshal(out.Bytes(), &rep); jerr != nil || !errors.As(err, &ue) || len(rep.Instances) != 1 ||
 		rep.Instances[0].ID != "greeter-bad" || !rep.Unhealthy || rep.Summary.Instances != 2 || rep.Instances[0].TTLSource != health.FromMeta {
 		t.Errorf("json: %v %v %+v", jerr, err, rep)

@@ -11,6 +11,7 @@ import (
 	"github.com/microctl/microctl/internal/cmdutil"
 	"github.com/microctl/microctl/pkg/health"
 	"github.com/microctl/microctl/pkg/registry"
+	"github.com/microctl/microctl/pkg/swarm"
 )
 
 // LintOptions are the inputs of `microctl health lint`.
@@ -98,7 +99,7 @@ func lintRun(ctx context.Context, opts *LintOptions) error {
 	if err != nil {
 		return err
 	}
-	warn(opts.IO.ErrOut, snap.Warnings)
+	warn(opts.IO, snap.Warnings)
 	nets, why := networks(ctx, opts)
 	rep := health.Lint(snap.Instances, health.LintOptions{Networks: nets, NetworksUnknown: why})
 	if opts.Output.JSON() {
@@ -107,7 +108,7 @@ func lintRun(ctx context.Context, opts *LintOptions) error {
 		}
 	} else {
 		for _, n := range rep.Notes {
-			fmt.Fprintln(opts.IO.ErrOut, "note: "+n)
+			opts.IO.Notef("%s", n)
 		}
 		renderLint(opts, rep)
 	}
@@ -133,11 +134,11 @@ func networks(ctx context.Context, opts *LintOptions) (*health.Networks, string)
 	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	nets, err := discoverNetworks(ctx, cli)
+	space, err := swarm.Subnets(ctx, cli)
 	if err != nil {
 		return nil, err.Error()
 	}
-	return nets, ""
+	return networksOf(space), ""
 }
 
 func renderLint(opts *LintOptions, rep health.LintReport) {

@@ -20,14 +20,52 @@ type WatchOptions struct {
 	IO     *cmdutil.IOStreams
 	Consul func() (*registry.Client, error)
 
-	Services        []string
+	Services []string
+	Stream
+	Output cmdutil.Format
+	Hooks  HookOptions
+}
+
+// Stream holds the flags watch and exporter share: both follow Consul
+// with blocking queries and report flapping, for a while or until Ctrl-C.
+type Stream struct {
 	Defaults        health.Defaults
 	FlapTransitions int
 	FlapWindow      time.Duration
 	Wait            time.Duration
 	For             time.Duration
-	Output          cmdutil.Format
-	Hooks           HookOptions
+}
+
+func (s *Stream) addFlags(cmd *cobra.Command) {
+	fl := cmd.Flags()
+	fl.IntVar(&s.FlapTransitions, "flap-transitions", 4, "transitions within --flap-window that make a check flapping")
+	fl.DurationVar(&s.FlapWindow, "flap-window", 10*time.Minute, "window for --flap-transitions")
+	fl.DurationVar(&s.Wait, "wait", 5*time.Minute, "how long one blocking query may wait for a change (Consul's maximum is 10m)")
+	fl.DurationVar(&s.For, "for", 0, "stop after this long (default: until Ctrl-C)")
+	addTimingFlags(cmd, &s.Defaults)
+}
+
+// validate refuses values that cannot work, as usage errors.
+func (s *Stream) validate() error {
+	switch {
+	case s.FlapTransitions < 2:
+		return cmdutil.Usagef("--flap-transitions must be at least 2")
+	case s.FlapWindow <= 0:
+		return cmdutil.Usagef("--flap-window must be positive")
+	case s.Wait < time.Second || s.Wait > 10*time.Minute:
+		return cmdutil.Usagef("--wait must be between 1s and 10m (Consul's maximum)")
+	case s.For < 0:
+		return cmdutil.Usagef("--for must not be negative")
+	}
+	return nil
+}
+
+// bound returns ctx cut after --for, when given.
+func (s *Stream) bound(ctx context.Context) (context.Context, context.CancelFunc) {
+	if s.For > 0 {
+		return context.WithTimeout(ctx, s.For)
+	}
+	return ctx, func() {}
 }
 
 // NewCmdWatch builds `health watch`.
@@ -85,15 +123,8 @@ a watch runs until it is stopped, so being stopped is its normal end.`,
 		Args: cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Services = dedupe(args)
-			switch {
-			case opts.FlapTransitions < 2:
-				return cmdutil.Usagef("--flap-transitions must be at least 2")
-			case opts.FlapWindow <= 0:
-				return cmdutil.Usagef("--flap-window must be positive")
-			case opts.Wait < time.Second || opts.Wait > 10*time.Minute:
-				return cmdutil.Usagef("--wait must be between 1s and 10m (Consul's maximum)")
-			case opts.For < 0:
-				return cmdutil.Usagef("--for must not be negative")
+			if err := opts.Stream.validate(); err != nil {
+				return err
 			}
 			if err := opts.Hooks.validate(); err != nil {
 				return err
@@ -105,12 +136,7 @@ a watch runs until it is stopped, so being stopped is its normal end.`,
 		},
 	}
 	cmdutil.AddOutputFlag(cmd, &opts.Output)
-	fl := cmd.Flags()
-	fl.IntVar(&opts.FlapTransitions, "flap-transitions", 4, "transitions within --flap-window that make a check flapping")
-	fl.DurationVar(&opts.FlapWindow, "flap-window", 10*time.Minute, "window for --flap-transitions")
-	fl.DurationVar(&opts.Wait, "wait", 5*time.Minute, "how long one blocking query may wait for a change (Consul's maximum is 10m)")
-	fl.DurationVar(&opts.For, "for", 0, "stop after this long (default: until Ctrl-C)")
-	addTimingFlags(cmd, &opts.Defaults)
+	opts.Stream.addFlags(cmd)
 	opts.Hooks.addFlags(cmd)
 	return cmd
 }
@@ -120,11 +146,8 @@ func watchRun(ctx context.Context, opts *WatchOptions) error {
 	if err != nil {
 		return err
 	}
-	if opts.For > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, opts.For)
-		defer cancel()
-	}
+	ctx, cancel := opts.bound(ctx)
+	defer cancel()
 	if len(opts.Services) > 0 {
 		names, err := c.ServiceNames(ctx)
 		if err != nil {
@@ -132,7 +155,7 @@ func watchRun(ctx context.Context, opts *WatchOptions) error {
 		}
 		for _, s := range opts.Services {
 			if err := health.CheckServices([]string{s}, names, false); err != nil {
-				fmt.Fprintln(opts.IO.ErrOut, cmdutil.Sanitize(fmt.Sprintf("warning: %v; watching for it", err)))
+				opts.IO.Warnf("%v; watching for it", err)
 			}
 		}
 	}
@@ -145,14 +168,14 @@ func watchRun(ctx context.Context, opts *WatchOptions) error {
 		Services: opts.Services, Defaults: opts.Defaults, Wait: opts.Wait,
 		FlapTransitions: opts.FlapTransitions, FlapWindow: opts.FlapWindow,
 		OnError: func(err error, retry time.Duration) {
-			fmt.Fprintln(opts.IO.ErrOut, cmdutil.Sanitize(fmt.Sprintf("warning: %v; retrying in %s", err, retry.Round(100*time.Millisecond))))
+			opts.IO.Warnf("%v; retrying in %s", err, retry.Round(100*time.Millisecond))
 		},
 		Ready: func(ins []health.Instance) {
 			n := map[string]bool{}
 			for _, in := range ins {
 				n[in.Service] = true
 			}
-			fmt.Fprintf(opts.IO.ErrOut, "watching %d instance(s) of %d service(s) at %s (Ctrl-C to stop)\n", len(ins), len(n), c.Addr)
+			opts.IO.Infof("watching %d instance(s) of %d service(s) at %s (Ctrl-C to stop)", len(ins), len(n), c.Addr)
 		},
 	})
 	err = w.Run(ctx, func(e health.Event) {

@@ -125,7 +125,7 @@ func parseAlg(s string) (keys.Alg, error) {
 // stdout (a few aligned lines, or the Result as JSON).
 func renderResult(io *cmdutil.IOStreams, format cmdutil.Format, res *keys.Result) error {
 	for _, w := range res.Warnings {
-		fmt.Fprintln(io.ErrOut, "warning: "+w)
+		io.Warnf("%s", w)
 	}
 	if format.JSON() {
 		return cmdutil.PrintJSON(io.Out, res)

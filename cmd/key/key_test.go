@@ -1,32 +1,19 @@
 package key
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/spf13/cobra"
+
+	"github.com/microctl/microctl/internal/cmdtest"
 	"github.com/microctl/microctl/internal/cmdutil"
 	"github.com/microctl/microctl/internal/golden"
 	"github.com/microctl/microctl/pkg/keys"
 )
-
-// execute runs the key group with args; runF-style capture is done by the
-// caller through the returned command tree.
-func execute(t *testing.T, args ...string) (*cmdutil.IOStreams, error) {
-	t.Helper()
-	ios, _, _, _ := cmdutil.Test()
-	f := cmdutil.NewFactory(ios)
-	cmd := NewCmdKey(f)
-	cmd.SetArgs(args)
-	cmd.SetOut(ios.Out)
-	cmd.SetErr(ios.ErrOut)
-	cmd.SilenceErrors, cmd.SilenceUsage = true, true
-	_, err := cmd.ExecuteContextC(context.Background())
-	return ios, err
-}
 
 // TestBadInput: flag combinations that can never work are usage errors
 // (exit 2) found before anything is read, so these run with no Consul.
@@ -61,7 +48,7 @@ func TestBadInput(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
-			_, err := execute(t, tt.args...)
+			_, err := cmdtest.Exec(t, NewCmdKey, tt.args...)
 			var ue *cmdutil.UsageError
 			if !errors.As(err, &ue) || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("err = %v, want a usage error containing %q", err, tt.want)
@@ -71,22 +58,20 @@ func TestBadInput(t *testing.T) {
 }
 
 func TestFlagsReachOptions(t *testing.T) {
-	ios, _, _, _ := cmdutil.Test()
-	f := cmdutil.NewFactory(ios)
 	rf := &RingFlags{Path: "a/b", LegacyPath: keys.DefaultLegacyPath}
-	var got *RotateOptions
-	cmd := NewCmdRotate(f, rf, func(_ context.Context, o *RotateOptions) error { got = o; return nil })
-	cmd.SetArgs([]string{"--grace", "2h", "--force", "--alg", "es256", "--dry-run", "-o", "json"})
-	if err := cmd.Execute(); err != nil {
+	got, err := cmdtest.Parse(t, func(f *cmdutil.Factory, runF func(context.Context, *RotateOptions) error) *cobra.Command {
+		return NewCmdRotate(f, rf, runF)
+	}, "--grace", "2h", "--force", "--alg", "es256", "--dry-run", "-o", "json")
+	if err != nil {
 		t.Fatal(err)
 	}
 	if got.Grace != 2*time.Hour || !got.Force || got.Alg != "es256" || !got.DryRun || !got.Output.JSON() || got.Ring.Path != "a/b" {
 		t.Fatalf("options %+v", got)
 	}
-	var sg *SignOptions
-	cmd = NewCmdSign(f, rf, func(_ context.Context, o *SignOptions) error { sg = o; return nil })
-	cmd.SetArgs([]string{"--sub", "alice", "--ttl", "5m", "--claim", "role=admin", "--claim", `tags:=["a"]`, "--claim", "url=http://x?a=b"})
-	if err := cmd.Execute(); err != nil {
+	sg, err := cmdtest.Parse(t, func(f *cmdutil.Factory, runF func(context.Context, *SignOptions) error) *cobra.Command {
+		return NewCmdSign(f, rf, runF)
+	}, "--sub", "alice", "--ttl", "5m", "--claim", "role=admin", "--claim", `tags:=["a"]`, "--claim", "url=http://x?a=b")
+	if err != nil {
 		t.Fatal(err)
 	}
 	claims, _ := parseClaims(sg.Claims)
@@ -96,11 +81,12 @@ func TestFlagsReachOptions(t *testing.T) {
 	if tags, ok := claims["tags"].([]any); !ok || tags[0] != "a" {
 		t.Fatalf("JSON claim %v", claims["tags"])
 	}
-	var vo *VerifyOptions
-	ios.In.(*bytes.Buffer).WriteString("  tok.from.stdin\n")
-	cmd = NewCmdVerify(f, rf, func(_ context.Context, o *VerifyOptions) error { vo = o; return nil })
-	cmd.SetArgs([]string{"-"})
-	if err := cmd.Execute(); err != nil || vo.Token != "tok.from.stdin" {
+	ios, in, _, _ := cmdutil.Test()
+	in.WriteString("  tok.from.stdin\n")
+	vo, err := cmdtest.ParseWith(t, ios, func(f *cmdutil.Factory, runF func(context.Context, *VerifyOptions) error) *cobra.Command {
+		return NewCmdVerify(f, rf, runF)
+	}, "-")
+	if err != nil || vo.Token != "tok.from.stdin" {
 		t.Fatalf("verify from stdin: %v %+v", err, vo)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/microctl/microctl/internal/cmdtest"
 	"github.com/microctl/microctl/internal/cmdutil"
 )
 
@@ -45,7 +46,7 @@ func TestProductionBadInput(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
-			_, err := execute(t, tt.args...)
+			_, err := cmdtest.Exec(t, NewCmdKey, tt.args...)
 			var ue *cmdutil.UsageError
 			if !errors.As(err, &ue) && !strings.Contains(err.Error(), "invalid argument") {
 				t.Fatalf("err = %v, want a usage error", err)

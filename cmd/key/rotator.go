@@ -45,7 +45,7 @@ func runRotator(ctx context.Context, opts *RotateOptions) error {
 		return err
 	}
 	logf := func(format string, a ...any) {
-		fmt.Fprintf(opts.IO.ErrOut, "%s rotator %s: %s\n", time.Now().UTC().Format(time.RFC3339), s.Path(), fmt.Sprintf(format, a...))
+		opts.IO.Infof("%s rotator %s: %s", time.Now().UTC().Format(time.RFC3339), s.Path(), fmt.Sprintf(format, a...))
 	}
 	return s.RunRotator(ctx, keys.RotatorOptions{Every: opts.Every, Logf: logf,
 		Rotate: keys.RotateOptions{Grace: opts.Grace, Force: opts.Force, Alg: alg, Bits: opts.Bits}})

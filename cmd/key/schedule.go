@@ -159,7 +159,7 @@ func runSchedule(ctx context.Context, opts *ScheduleOptions) error {
 		return err
 	}
 	if res.Warning != "" {
-		fmt.Fprintln(opts.IO.ErrOut, "warning: "+res.Warning)
+		opts.IO.Warnf("%s", res.Warning)
 	}
 	if opts.Output.JSON() {
 		return cmdutil.PrintJSON(opts.IO.Out, res)

@@ -85,7 +85,7 @@ func runServe(ctx context.Context, opts *ServeOptions) error {
 		return err
 	}
 	logf := func(format string, a ...any) {
-		fmt.Fprintf(opts.IO.ErrOut, "%s key serve: %s\n", time.Now().UTC().Format(time.RFC3339), fmt.Sprintf(format, a...))
+		opts.IO.Infof("%s key serve: %s", time.Now().UTC().Format(time.RFC3339), fmt.Sprintf(format, a...))
 	}
 	srv, err := keys.NewJWKSServer(c, s.Path(), keys.JWKSServerOptions{MaxAge: opts.MaxAge, Logf: logf})
 	if err != nil {

@@ -131,7 +131,7 @@ func runShow(ctx context.Context, opts *ShowOptions) error {
 	}
 	out.Broken, out.MissingPrivate, out.Sealed = h.Broken, h.Missing, ring.Sealed
 	if w := h.Warning(s.Path()); w != "" {
-		fmt.Fprintln(opts.IO.ErrOut, "warning: "+w)
+		opts.IO.Warnf("%s", w)
 	}
 	return renderShow(opts.IO, opts.Output, out)
 }

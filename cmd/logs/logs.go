@@ -115,11 +115,11 @@ func run(ctx context.Context, opts *Options) error {
 		defer mu.Unlock()
 		switch {
 		case n.Kind == logs.NoticeFollowing:
-			fmt.Fprintf(opts.IO.ErrOut, "following new task %s (%s)\n", n.Task.Prefix(), short(n.Task.Task))
+			opts.IO.Infof("following new task %s (%s)", n.Task.Prefix(), short(n.Task.Task))
 		case n.Task.Task != "":
-			fmt.Fprintf(opts.IO.ErrOut, "warning: logs of %s (task %s) cannot be read: %v\n", n.Task.Prefix(), short(n.Task.Task), n.Err)
+			opts.IO.Warnf("logs of %s (task %s) cannot be read: %v", n.Task.Prefix(), short(n.Task.Task), n.Err)
 		default:
-			fmt.Fprintf(opts.IO.ErrOut, "warning: %v\n", n.Err)
+			opts.IO.Warnf("%v", n.Err)
 		}
 	}
 	enc := json.NewEncoder(opts.IO.Out)

@@ -111,7 +111,7 @@ func runLs(ctx context.Context, opts *Options) error {
 		warn = cerr
 	}
 	if warn != nil {
-		fmt.Fprintf(opts.IO.ErrOut, "warning: %v\n", warn)
+		opts.IO.Warnf("%v", warn)
 	}
 	if opts.Output.JSON() {
 		return cmdutil.PrintJSON(opts.IO.Out, rows)
@@ -211,7 +211,7 @@ off) and the report says so. Exit codes: 0 drained, 1 refused or failed,
 
 func (o *Options) progress() func(node.Step) {
 	return func(s node.Step) {
-		fmt.Fprintf(o.IO.ErrOut, "%-22s %s (%.1fs)\n", s.Name, s.Detail, s.TookS)
+		o.IO.Infof("%-22s %s (%.1fs)", s.Name, s.Detail, s.TookS)
 	}
 }
 
@@ -244,7 +244,7 @@ func report(opts *Options, res *node.Result, err error, verb string) error {
 		fmt.Fprintf(opts.IO.Out, "%s not %s; undone: availability and maintenance restored\n", res.Node, verb)
 	}
 	for _, e := range res.UndoErrors {
-		fmt.Fprintf(opts.IO.ErrOut, "warning: could not undo: %s\n", e)
+		opts.IO.Warnf("could not undo: %s", e)
 	}
 	var te *node.TimeoutError
 	if errors.As(err, &te) {

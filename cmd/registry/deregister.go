@@ -133,10 +133,8 @@ func deregisterRun(ctx context.Context, opts *DeregisterOptions) error {
 func nodeCritical(ins []health.Instance) map[string]bool {
 	out := map[string]bool{}
 	for _, in := range ins {
-		for _, c := range in.Checks {
-			if c.Scope == "node" && c.CheckID == "serfHealth" && c.Status == registry.StatusCritical {
-				out[in.Raw.Key()] = true
-			}
+		if in.AgentGone() {
+			out[in.Raw.Key()] = true
 		}
 	}
 	return out
@@ -190,7 +188,7 @@ func removeInstances(ctx context.Context, p removeParams, targets []health.Insta
 			continue
 		}
 		if r.Warning != "" {
-			fmt.Fprintln(out, "warning: "+r.Warning)
+			p.IO.Warnf("%s", r.Warning)
 		}
 		removed = append(removed, r)
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/microctl/microctl/internal/cmdutil"
+	"github.com/microctl/microctl/internal/textutil"
 	"github.com/microctl/microctl/pkg/health"
 	"github.com/microctl/microctl/pkg/registry"
 )
@@ -85,7 +86,7 @@ func getRun(ctx context.Context, opts *GetOptions) error {
 	for _, r := range raw {
 		ins = append(ins, health.NewInstance(r, nodeChecks[r.Node], opts.Defaults))
 	}
-	warn(opts.IO.ErrOut, health.InstanceWarnings(ins))
+	warn(opts.IO, health.InstanceWarnings(ins))
 	if opts.Output.JSON() {
 		return cmdutil.PrintJSON(opts.IO.Out, struct {
 			Service   string            `json:"service"`
@@ -104,7 +105,7 @@ func getRun(ctx context.Context, opts *GetOptions) error {
 func renderInstance(w io.Writer, in health.Instance, nodeAddr string) {
 	fmt.Fprintln(w, cmdutil.Sanitize(in.ID))
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	kv := func(k, v string) { fmt.Fprintf(tw, "  %s\t%s\n", k, cmdutil.Sanitize(oneLine(v))) }
+	kv := func(k, v string) { fmt.Fprintf(tw, "  %s\t%s\n", k, cmdutil.Sanitize(textutil.OneLine(v))) }
 	kv("status", in.Status)
 	kv("address", hostPort(in.Address, in.Port))
 	kv("node", fmt.Sprintf("%s (%s)", in.Node, nodeAddr))
@@ -194,12 +195,8 @@ func hostPort(addr string, port int) string {
 	return fmt.Sprintf("%s:%d", addr, port)
 }
 
-func oneLine(s string) string {
-	return strings.Join(strings.Fields(s), " ")
-}
-
 func truncate(s string, n int) string {
-	s = oneLine(s)
+	s = textutil.OneLine(s)
 	if r := []rune(s); len(r) > n {
 		return string(r[:n-1]) + "…"
 	}

@@ -60,7 +60,7 @@ func lsRun(ctx context.Context, opts *LsOptions) error {
 	if err != nil {
 		return err
 	}
-	warn(opts.IO.ErrOut, snap.Warnings)
+	warn(opts.IO, snap.Warnings)
 	sums := health.Summarize(snap.Instances)
 	if opts.Output.JSON() {
 		return cmdutil.PrintJSON(opts.IO.Out, struct {

@@ -99,12 +99,12 @@ func pruneRun(ctx context.Context, opts *PruneOptions) error {
 		}
 	}
 	obs, err := health.ObserveCritical(ctx, c, health.PruneOptions{CriticalFor: opts.CriticalFor, Services: opts.Services,
-		Progress: func(msg string) { fmt.Fprintln(opts.IO.ErrOut, msg) }})
+		Progress: func(msg string) { opts.IO.Infof("%s", msg) }})
 	if err != nil {
 		return err
 	}
 	for _, s := range obs.Spared {
-		fmt.Fprintln(opts.IO.ErrOut, cmdutil.Sanitize(fmt.Sprintf("spared %s (%s, node %s): %s", s.Instance, s.Service, s.Node, s.Reason)))
+		opts.IO.Infof("spared %s (%s, node %s): %s", s.Instance, s.Service, s.Node, s.Reason)
 	}
 	if opts.DryRun || len(obs.Candidates) == 0 {
 		if opts.Output.JSON() {

@@ -3,9 +3,6 @@
 package registry
 
 import (
-	"fmt"
-	"io"
-
 	"github.com/spf13/cobra"
 
 	"github.com/microctl/microctl/internal/cmdutil"
@@ -39,8 +36,8 @@ CONSUL_* variables, or the --consul-* flags.`,
 // user's token and TLS settings and changes only the address.
 func agentDialer(f *cmdutil.Factory) registry.AgentDialer { return f.AgentDialer() }
 
-func warn(w io.Writer, msgs []string) {
+func warn(ios *cmdutil.IOStreams, msgs []string) {
 	for _, m := range msgs {
-		fmt.Fprintln(w, "warning: "+m)
+		ios.Warnf("%s", m)
 	}
 }

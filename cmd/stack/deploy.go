@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os/exec"
+	"slices"
 	"strings"
 	"time"
 
@@ -211,14 +212,24 @@ func run(ctx context.Context, opts *Options) error {
 		if c, err := opts.Consul(); err == nil {
 			meshOpts.Consul = c
 		} else {
-			fmt.Fprintf(opts.IO.ErrOut, "warning: no Consul client (%v): only services declared with the label %s are gated, and they wait for Consul\n", err, "microctl.consul.service")
+			opts.IO.Warnf("no Consul client (%v): only services declared with the label %s are gated, and they wait for Consul", err, "microctl.consul.service")
 		}
+	}
+	load := compose.LoadOptions{Files: opts.Files, Stack: opts.Stack, EnvFiles: opts.EnvFiles, Profiles: opts.Profiles}
+	if slices.Contains(opts.Files, "-") {
+		// "-" is the command's stdin, read the way every command reads a
+		// file it is given: through its streams.
+		b, err := opts.IO.ReadUserFile("-")
+		if err != nil {
+			return fmt.Errorf("read the compose file from stdin: %w", err)
+		}
+		load.Stdin = b
 	}
 	// --timeout bounds everything up to the wait too: an engine or a
 	// Consul that accepts connections and never answers ends here.
 	prepCtx, cancel := context.WithTimeout(ctx, opts.Timeout)
 	plan, err := stk.Prepare(prepCtx, func() (stk.StackAPI, error) { return opts.Docker() }, stk.PrepareOptions{
-		Load: compose.LoadOptions{Files: opts.Files, Stack: opts.Stack, EnvFiles: opts.EnvFiles, Profiles: opts.Profiles},
+		Load: load,
 		Plan: stk.PlanOptions{ResolveImage: resolve, Prune: opts.Prune, Mesh: meshOpts},
 	})
 	cancel()
@@ -233,7 +244,7 @@ func run(ctx context.Context, opts *Options) error {
 		return err
 	}
 	for _, w := range plan.Warnings {
-		fmt.Fprintln(opts.IO.ErrOut, "warning: "+w)
+		opts.IO.Warnf("%s", w)
 	}
 	if opts.DryRun {
 		if opts.Output.JSON() {

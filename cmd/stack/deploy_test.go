@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/microctl/microctl/internal/cmdtest"
 	"github.com/microctl/microctl/internal/cmdutil"
 	"github.com/microctl/microctl/pkg/compose"
 	stk "github.com/microctl/microctl/pkg/stack"
@@ -16,15 +17,7 @@ import (
 // parse runs the command's flag parsing and validation only.
 func parse(t *testing.T, args ...string) (*Options, error) {
 	t.Helper()
-	ios, _, _, _ := cmdutil.Test()
-	f := cmdutil.NewFactory(ios)
-	var got *Options
-	cmd := NewCmdDeploy(f, func(_ context.Context, o *Options) error { got = o; return nil })
-	cmd.SetArgs(args)
-	cmd.SetOut(&bytes.Buffer{})
-	cmd.SetErr(&bytes.Buffer{})
-	err := cmd.ExecuteContext(context.Background())
-	return got, err
+	return cmdtest.Parse(t, NewCmdDeploy, args...)
 }
 
 func TestDeployFlags(t *testing.T) {
@@ -119,5 +112,19 @@ func TestDeployPushImagesFlags(t *testing.T) {
 	var ue *cmdutil.UsageError
 	if !errors.As(err, &ue) || !strings.Contains(err.Error(), "--engine-url goes with --push-images") {
 		t.Errorf("err = %v", err)
+	}
+}
+
+// TestDeployReadsStdinThroughItsStreams: `deploy -f -` loads what the
+// command's stdin (IOStreams.In) holds, not the process's.
+func TestDeployReadsStdinThroughItsStreams(t *testing.T) {
+	ios, in, _, _ := cmdutil.Test()
+	in.WriteString("services:\n  api:\n   image: [\n") // not YAML
+	asked := false
+	err := run(context.Background(), &Options{IO: ios, Files: []string{"-"}, Stack: "stdin", Timeout: time.Minute, ResolveImage: "never",
+		Docker: func() (dockerClient, error) { asked = true; return nil, errors.New("no") }})
+	var ce *compose.ComposeError
+	if !errors.As(err, &ce) || !strings.HasPrefix(ce.Err.Error(), "-:") || !strings.Contains(err.Error(), "invalid YAML") || asked {
+		t.Errorf("err %v (asked for docker: %v), want the YAML error of stdin, named -", err, asked)
 	}
 }

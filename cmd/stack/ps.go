@@ -116,7 +116,7 @@ func runPs(ctx context.Context, opts *PsOptions) error {
 		}
 	}
 	if meshErr != nil {
-		fmt.Fprintf(opts.IO.ErrOut, "note: Consul not consulted (%s): registrations not shown\n", oneLine(meshErr))
+		opts.IO.Notef("Consul not consulted (%s): registrations not shown", meshErr)
 	}
 	if opts.Output.JSON() {
 		if err := cmdutil.PrintJSON(opts.IO.Out, rows); err != nil {
@@ -214,5 +214,3 @@ func shortID(id string) string {
 	}
 	return id
 }
-
-func oneLine(err error) string { return strings.Join(strings.Fields(err.Error()), " ") }

@@ -1,25 +1,19 @@
 package stack
 
 import (
-	"bytes"
-	"context"
 	"errors"
 	"strings"
 	"testing"
 
+	"github.com/microctl/microctl/internal/cmdtest"
 	"github.com/microctl/microctl/internal/cmdutil"
 )
 
 func TestScaleArgs(t *testing.T) {
-	ios, _, _, _ := cmdutil.Test()
-	f := cmdutil.NewFactory(ios)
 	var got *ScaleOptions
-	run := func(args ...string) error {
-		cmd := NewCmdScale(f, func(_ context.Context, o *ScaleOptions) error { got = o; return nil })
-		cmd.SetArgs(args)
-		cmd.SetOut(&bytes.Buffer{})
-		cmd.SetErr(&bytes.Buffer{})
-		return cmd.ExecuteContext(context.Background())
+	run := func(args ...string) (err error) {
+		got, err = cmdtest.Parse(t, NewCmdScale, args...)
+		return err
 	}
 	if err := run("shop_api=3", "shop_db=0"); err != nil {
 		t.Fatal(err)

@@ -133,7 +133,7 @@ func runInit(ctx context.Context, opts *InitOptions) error {
 		return asUsage(err)
 	}
 	for _, w := range res.Warnings {
-		fmt.Fprintln(opts.IO.ErrOut, "warning: "+w)
+		opts.IO.Warnf("%s", w)
 	}
 	switch {
 	case opts.Output.JSON():

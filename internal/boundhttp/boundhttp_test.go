@@ -13,7 +13,9 @@ import (
 	"time"
 )
 
-// silent accepts connections and never answers.
+// silent accepts connections and never answers. It is
+// testenv.SilentServer's twin: this package cannot import testenv, which
+// imports pkg/registry, which is built on this package.
 func silent(t *testing.T) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

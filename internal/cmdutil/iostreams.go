@@ -2,11 +2,15 @@ package cmdutil
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/mattn/go-isatty"
 	"github.com/moby/term"
+
+	"github.com/microctl/microctl/internal/textutil"
 )
 
 // IOStreams is where a command reads and writes. Results go to Out, progress
@@ -109,4 +113,28 @@ func (s *IOStreams) ReadUserFile(name string) ([]byte, error) {
 		return io.ReadAll(s.In)
 	}
 	return os.ReadFile(name)
+}
+
+// Warnf writes "warning: <message>" on stderr as one line. A warning
+// usually quotes what it found (an instance ID, a label, an engine's or
+// Consul's message), so the message is folded onto one line and passed
+// through Sanitize: shown, never executed.
+func (s *IOStreams) Warnf(format string, a ...any) {
+	s.line("warning: ", fmt.Sprintf(format, a...))
+}
+
+// Notef is Warnf for "note: " lines: something worth knowing that is not a
+// problem.
+func (s *IOStreams) Notef(format string, a ...any) {
+	s.line("note: ", fmt.Sprintf(format, a...))
+}
+
+// Infof writes a line of its own on stderr (what a command is about to do,
+// a progress step), sanitised as Warnf's, its spacing kept.
+func (s *IOStreams) Infof(format string, a ...any) {
+	fmt.Fprintln(s.ErrOut, Sanitize(strings.TrimRight(fmt.Sprintf(format, a...), "\n")))
+}
+
+func (s *IOStreams) line(prefix, msg string) {
+	fmt.Fprintln(s.ErrOut, prefix+Sanitize(textutil.OneLine(msg)))
 }

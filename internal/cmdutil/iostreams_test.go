@@ -39,3 +39,16 @@ func TestReadUserFile(t *testing.T) {
 		t.Error("missing file: no error")
 	}
 }
+
+func TestWarnNoteInfo(t *testing.T) {
+	ios, _, _, errOut := Test()
+	ios.Warnf("instance %s: %v", "x\x1b[2J", "line one\nline two")
+	ios.Notef("%s", "bidi\u202e")
+	ios.Infof("%-6s|%s", "a", "b\x07")
+	want := "warning: instance x\\x1b[2J: line one; line two\n" +
+		"note: bidi\\u202e\n" +
+		"a     |b\\x07\n"
+	if got := errOut.String(); got != want {
+		t.Errorf("stderr = %q, want %q", got, want)
+	}
+}

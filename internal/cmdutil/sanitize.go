@@ -18,7 +18,14 @@ const MaxCell = 120
 // controls, DEL, the Unicode bidirectional overrides and invalid UTF-8 are
 // written as Go-style escapes (\x1b, \u202e). Tabs and newlines become
 // escapes too: a value cannot break a table row or fake a line of output.
-func Sanitize(s string) string {
+func Sanitize(s string) string { return sanitize(s, false) }
+
+// SanitizeText is Sanitize for a block of text shown as such (a service's
+// answer, a message of several lines): newlines and tabs are kept as
+// layout, every other control character is escaped.
+func SanitizeText(s string) string { return sanitize(s, true) }
+
+func sanitize(s string, layout bool) string {
 	if isClean(s) {
 		return s
 	}
@@ -28,6 +35,8 @@ func Sanitize(s string) string {
 		switch {
 		case r == utf8.RuneError && size == 1:
 			fmt.Fprintf(&b, `\x%02x`, s[i])
+		case layout && (r == '\n' || r == '\t'):
+			b.WriteRune(r)
 		case r < 0x20 || r == 0x7f:
 			switch r {
 			case '\t':

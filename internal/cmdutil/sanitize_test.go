@@ -26,6 +26,18 @@ func TestSanitize(t *testing.T) {
 	}
 }
 
+func TestSanitizeText(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"line one\n\tline two\n", "line one\n\tline two\n"},
+		{"\x1b[2Jcleared\r\n", `\x1b[2Jcleared\r` + "\n"},
+		{"bidi\u202e\x9b", `bidi\u202e\x9b`},
+	} {
+		if got := SanitizeText(tc.in); got != tc.want {
+			t.Errorf("SanitizeText(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
 func TestCell(t *testing.T) {
 	long := strings.Repeat("é", MaxCell+50)
 	got := Cell(long)

@@ -36,6 +36,10 @@ type LoadOptions struct {
 	// Env is the environment used for ${VAR} interpolation; nil means the
 	// process environment. Values in it win over .env files, as in compose.
 	Env []string
+	// Stdin is what the file named "-" holds, read by the caller from its
+	// streams (IOStreams.ReadUserFile). Nil: compose-go reads the
+	// process's stdin itself.
+	Stdin []byte
 }
 
 // ComposeError is a compose file that cannot be loaded: missing, not YAML,
@@ -116,6 +120,11 @@ func LoadCompose(ctx context.Context, o LoadOptions) (p *types.Project, warnings
 			return nil, nil, &ComposeError{Files: o.Files, Err: fmt.Errorf("compose file %s is a directory", f)}
 		}
 	}
+	files, tmp, cleanup, err := withStdin(o.Files, o.Stdin)
+	if err != nil {
+		return nil, nil, &ComposeError{Files: o.Files, Err: err}
+	}
+	defer cleanup()
 	env := o.Env
 	if env == nil {
 		env = os.Environ()
@@ -133,9 +142,9 @@ func LoadCompose(ctx context.Context, o LoadOptions) (p *types.Project, warnings
 		opts = append(opts, cli.WithName(o.Stack))
 	}
 
-	popts, err := cli.NewProjectOptions(o.Files, opts...)
+	popts, err := cli.NewProjectOptions(files, opts...)
 	if err != nil {
-		return nil, nil, &ComposeError{Files: o.Files, Err: err}
+		return nil, nil, &ComposeError{Files: o.Files, Err: stdinNamed(err, tmp)}
 	}
 
 	logrusMu.Lock()
@@ -150,12 +159,12 @@ func LoadCompose(ctx context.Context, o LoadOptions) (p *types.Project, warnings
 		std.ReplaceHooks(oldHooks)
 	}()
 
-	if err := checkYAML(o.Files); err != nil {
-		return nil, nil, &ComposeError{Files: o.Files, Err: err}
+	if err := checkYAML(files); err != nil {
+		return nil, nil, &ComposeError{Files: o.Files, Err: stdinNamed(err, tmp)}
 	}
 	p, err = popts.LoadProject(ctx)
 	if err != nil {
-		return nil, hook.msgs, &ComposeError{Files: o.Files, Err: cleanLoadError(err)}
+		return nil, hook.msgs, &ComposeError{Files: o.Files, Err: stdinNamed(cleanLoadError(err), tmp)}
 	}
 	return p, hook.msgs, nil
 }

@@ -50,16 +50,16 @@ func (r Report) Counts() map[Status]int {
 	return n
 }
 
-// Run runs every probe concurrently and returns the results in probe order,
-// so the output is stable from one run to the next.
-func Run(ctx context.Context, probes ...Probe) Report {
-	groups := make([][]Result, len(probes))
+// Run runs every descriptor's probe concurrently and returns the results in
+// descriptor order, so the output is stable from one run to the next.
+func Run(ctx context.Context, descs ...Descriptor) Report {
+	groups := make([][]Result, len(descs))
 	var wg sync.WaitGroup
-	for i, p := range probes {
+	for i, d := range descs {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			groups[i] = p(ctx)
+			groups[i] = d.Probe(ctx)
 		}()
 	}
 	wg.Wait()

@@ -55,11 +55,8 @@ func registryResults(cat *registry.Catalog, names []string) []doctor.Result {
 			if in.Status == registry.StatusCritical {
 				critical = append(critical, in.Service+"/"+in.ID)
 			}
-			for _, c := range in.Checks {
-				if c.Scope == "node" && c.CheckID == "serfHealth" && c.Status == registry.StatusCritical {
-					stale = append(stale, in.Service+"/"+in.ID)
-					break
-				}
+			if in.AgentGone() {
+				stale = append(stale, in.Service+"/"+in.ID)
 			}
 		}
 		tot := Total(ins)
@@ -112,4 +109,15 @@ func uniq(items []string) []string {
 		}
 	}
 	return out
+}
+
+// Doctor is what this package offers `microctl doctor`: the registry
+// checks. Without a Consul client they are skipped; consul.agent already
+// says why.
+func Doctor(consul func() (*registry.Client, error)) []doctor.Descriptor {
+	return []doctor.Descriptor{
+		doctor.Lazy([]string{"registry.critical", "registry.stale", "registry.lint"}, consul,
+			doctor.SkipAll("no Consul client"),
+			func(c *registry.Client) doctor.Probe { return RegistryProbe(c) }),
+	}
 }

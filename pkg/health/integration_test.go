@@ -214,15 +214,8 @@ func TestReadNamesTheMissingPermission(t *testing.T) {
 	if err := registry.NewRegistrar(root, goMicro("greeter", "greeter-1", time.Minute, 10*time.Second)).Register(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	policy, _, err := root.API.ACL().PolicyCreate(&api.ACLPolicy{Name: "nodes", Rules: `node_prefix "" { policy = "read" }`}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tok, _, err := root.API.ACL().TokenCreate(&api.ACLToken{Policies: []*api.ACLTokenPolicyLink{{ID: policy.ID}}}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = health.Read(context.Background(), agent.Client(t, tok.SecretID), health.Options{})
+	tok := agent.TokenWith(t, "nodes", `node_prefix "" { policy = "read" }`)
+	_, err := health.Read(context.Background(), agent.Client(t, tok), health.Options{})
 	var pe *registry.PermissionError
 	if !errors.As(err, &pe) || !strings.Contains(err.Error(), "lacks service:read") || !strings.Contains(err.Error(), agent.Addr) {
 		t.Errorf("err = %v", err)

@@ -163,6 +163,26 @@ type Instance struct {
 	Warnings []string `json:"-"`
 }
 
+// AgentGone reports whether the instance's node has lost its agent: the
+// node's serfHealth check is critical. Nothing will then renew or restore
+// the instance (no heartbeat, no re-registration), so it stays in the
+// catalog until Consul reaps the node, and only a catalog deregistration
+// removes it. doctor (registry.stale), registry prune and registry
+// deregister all decide with this one rule.
+func (in Instance) AgentGone() bool {
+	for _, c := range in.Checks {
+		if AgentGone(c) {
+			return true
+		}
+	}
+	return false
+}
+
+// AgentGone reports whether c says its node's agent is gone.
+func AgentGone(c CheckState) bool {
+	return c.Scope == "node" && c.CheckID == "serfHealth" && c.Status == registry.StatusCritical
+}
+
 // Options shape how instances are built.
 type Options struct {
 	Defaults Defaults

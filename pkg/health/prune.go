@@ -124,13 +124,10 @@ func criticalOf(cat *registry.Catalog, opts PruneOptions) []PruneCandidate {
 		if in.Status != registry.StatusCritical {
 			continue
 		}
-		c := PruneCandidate{Instance: in}
+		c := PruneCandidate{Instance: in, NodeCritical: in.AgentGone()}
 		for _, ch := range in.Checks {
 			if ch.Status == registry.StatusCritical {
 				c.CriticalChecks = append(c.CriticalChecks, ch.Check)
-				if ch.Scope == "node" && ch.CheckID == "serfHealth" {
-					c.NodeCritical = true
-				}
 			}
 		}
 		out = append(out, c)

@@ -13,7 +13,16 @@ import (
 // AuditEntry is one audit record under microctl/audit/<path>/, as `key log`
 // shows it.
 type AuditEntry struct {
-	Key           string    `json:"key"`
+	Key string `json:"key"`
+	auditFields
+	// Unreadable is set for a value that is not an audit record; the
+	// entry is listed anyway, so nothing under the prefix goes unseen.
+	Unreadable string `json:"unreadable,omitempty"`
+}
+
+// auditFields are what a write records (auditRecord) and what `key log`
+// reads back (AuditEntry): one list, so the two cannot drift apart.
+type auditFields struct {
 	Op            string    `json:"op"`
 	Who           string    `json:"who"`
 	TokenAccessor string    `json:"token_accessor,omitempty"`
@@ -27,9 +36,6 @@ type AuditEntry struct {
 	Pruned        []string  `json:"pruned,omitempty"`
 	GraceSeconds  int64     `json:"grace_seconds,omitempty"`
 	Forced        bool      `json:"forced,omitempty"`
-	// Unreadable is set for a value that is not an audit record; the
-	// entry is listed anyway, so nothing under the prefix goes unseen.
-	Unreadable string `json:"unreadable,omitempty"`
 }
 
 // WithAuditKeep makes every write also delete audit records older than d

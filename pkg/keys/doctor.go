@@ -156,16 +156,21 @@ func HumanDuration(d time.Duration) string {
 	return s
 }
 
-// DoctorProbe is Probe for `microctl doctor`: it builds the store from the
-// command's lazy Consul client and the ring path (MICROCTL_KEY_PATH or the
-// default when path is ""), and skips the checks when there is no client.
-func DoctorProbe(consul func() (*registry.Client, error), path string) doctor.Probe {
+// Doctor is what this package offers `microctl doctor`: the key ring
+// checks, on the store built from the lazy Consul client and the ring path
+// (MICROCTL_KEY_PATH or the default when path is ""). Without a client the
+// checks are skipped; consul.agent already says why.
+func Doctor(consul func() (*registry.Client, error), path string) []doctor.Descriptor {
+	names := []string{"keys.ring", "keys.age", "keys.next"}
+	return []doctor.Descriptor{
+		doctor.Lazy(names, consul, doctor.SkipAll("no Consul client"), func(c *registry.Client) doctor.Probe {
+			return storeProbe(c, path, names)
+		}),
+	}
+}
+
+func storeProbe(c *registry.Client, path string, names []string) doctor.Probe {
 	return func(ctx context.Context) []doctor.Result {
-		names := []string{"keys.ring", "keys.age", "keys.next"}
-		c, err := consul()
-		if err != nil {
-			return doctor.Skipped("no Consul client", names...)
-		}
 		if path == "" {
 			path = PathFromEnv()
 		}

@@ -56,9 +56,9 @@ func TestDoctorProbe(t *testing.T) {
 	if !strings.Contains(got["keys.ring"].Detail, s.Path()+"/junk") {
 		t.Errorf("ring detail %q", got["keys.ring"].Detail)
 	}
-	// Through DoctorProbe, as cmd/doctor would wire it.
-	res := DoctorProbe(func() (*registry.Client, error) { return c, nil }, s.Path())(ctx)
+	// Through Doctor, as cmd/doctor runs it.
+	res := doctor.Run(ctx, Doctor(func() (*registry.Client, error) { return c, nil }, s.Path())...).Results
 	if len(res) != 3+len(productionCheckNames) || res[0].Status != doctor.Fail {
-		t.Errorf("DoctorProbe: %+v", res)
+		t.Errorf("Doctor: %+v", res)
 	}
 }

@@ -9,8 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hashicorp/consul/api"
-
 	"github.com/microctl/microctl/internal/testenv"
 )
 
@@ -167,16 +165,9 @@ func TestRotatorTokenCannotWrite(t *testing.T) {
 	if _, err := admin.Init(ctx, InitOptions{RotationPeriod: 4 * time.Second}); err != nil {
 		t.Fatal(err)
 	}
-	p, _, err := root.API.ACL().PolicyCreate(&api.ACLPolicy{Name: "ro", Rules: `key_prefix "micro/config/jwt/" { policy = "read" }
-key_prefix "microctl/" { policy = "read" }`}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tok, _, err := root.API.ACL().TokenCreate(&api.ACLToken{Policies: []*api.ACLTokenPolicyLink{{ID: p.ID}}}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := newStore(t, agent.Client(t, tok.SecretID), newClock(), WithClock(time.Now))
+	tok := agent.TokenWith(t, "ro", `key_prefix "micro/config/jwt/" { policy = "read" }
+key_prefix "microctl/" { policy = "read" }`)
+	s := newStore(t, agent.Client(t, tok), newClock(), WithClock(time.Now))
 	var l logLines
 	rctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)

@@ -436,20 +436,8 @@ func (c *change) noop() bool { return c == nil || c.ring == nil }
 
 // auditRecord is the value at microctl/audit/<path>/<time>-<op>.
 type auditRecord struct {
-	Op            string    `json:"op"`
-	Path          string    `json:"path"`
-	Who           string    `json:"who"`
-	TokenAccessor string    `json:"token_accessor,omitempty"`
-	At            time.Time `json:"at"`
-	Generation    int64     `json:"generation"`
-	Current       string    `json:"current"`
-	Next          string    `json:"next,omitempty"`
-	Added         []string  `json:"added,omitempty"`
-	Retired       []string  `json:"retired,omitempty"`
-	Revoked       []string  `json:"revoked,omitempty"`
-	Pruned        []string  `json:"pruned,omitempty"`
-	GraceSeconds  int64     `json:"grace_seconds,omitempty"`
-	Forced        bool      `json:"forced,omitempty"`
+	Path string `json:"path"`
+	auditFields
 }
 
 // planFunc computes a change from a snapshot taken under the lock. A nil
@@ -532,9 +520,9 @@ func (s *Store) update(ctx context.Context, op string, dryRun bool, plan planFun
 		return nil, err
 	}
 	res := s.finish(ch, op, false)
-	rec := auditRecord{Op: op, Path: s.o.Path, Who: who, TokenAccessor: accessor, At: now, Generation: ch.ring.Generation,
+	rec := auditRecord{Path: s.o.Path, auditFields: auditFields{Op: op, Who: who, TokenAccessor: accessor, At: now, Generation: ch.ring.Generation,
 		Current: res.Current, Next: res.Next, Added: res.Added, Retired: res.Retired, Revoked: res.Revoked, Pruned: res.Pruned,
-		GraceSeconds: res.GraceSeconds, Forced: ch.forced}
+		GraceSeconds: res.GraceSeconds, Forced: ch.forced}}
 	// Time first so a listing reads in order; the generation and a random
 	// suffix keep two rings re-created in the same second apart.
 	suffix := make([]byte, 3)

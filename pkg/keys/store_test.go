@@ -590,15 +590,7 @@ func TestACL(t *testing.T) {
 		t.Fatal(err)
 	}
 	token := func(name, rules string) *registry.Client {
-		p, _, err := root.API.ACL().PolicyCreate(&api.ACLPolicy{Name: name, Rules: rules}, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		tok, _, err := root.API.ACL().TokenCreate(&api.ACLToken{Description: name, Policies: []*api.ACLTokenPolicyLink{{ID: p.ID}}}, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return agent.Client(t, tok.SecretID)
+		return agent.Client(t, agent.TokenWith(t, name, rules))
 	}
 	readOnly := token("read-only", `key_prefix "micro/config/jwt/" { policy = "read" }`)
 	ro := newStore(t, readOnly, clk, WithLockWait(0))

@@ -6,8 +6,6 @@ import (
 	"time"
 
 	"github.com/docker/docker/api/types/swarm"
-
-	mswarm "github.com/microctl/microctl/pkg/swarm"
 )
 
 // Activate reverses a drain: availability active, then maintenance off for
@@ -17,14 +15,7 @@ import (
 // itself when a node comes back).
 func Activate(ctx context.Context, d DockerAPI, c ConsulAPI, name string, opts DrainOptions) (*Result, error) {
 	opts.defaults()
-	if _, err := mswarm.RequireManager(ctx, d); err != nil {
-		return nil, err
-	}
-	nodes, err := d.NodeList(ctx, swarm.NodeListOptions{})
-	if err != nil {
-		return nil, fmt.Errorf("list nodes: %w", err)
-	}
-	n, err := find(nodes, name)
+	n, _, err := managedNode(ctx, d, name)
 	if err != nil {
 		return nil, err
 	}

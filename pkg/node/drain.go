@@ -138,6 +138,20 @@ func (r *drainer) done(name, detail string, since time.Time) {
 	r.opts.Progress(s)
 }
 
+// managedNode asks a swarm manager for the node named name (hostname or
+// ID), and for every node: what drain and activate both start from.
+func managedNode(ctx context.Context, d DockerAPI, name string) (swarm.Node, []swarm.Node, error) {
+	if _, err := mswarm.RequireManager(ctx, d); err != nil {
+		return swarm.Node{}, nil, err
+	}
+	nodes, err := d.NodeList(ctx, swarm.NodeListOptions{})
+	if err != nil {
+		return swarm.Node{}, nil, fmt.Errorf("list nodes: %w", err)
+	}
+	n, err := find(nodes, name)
+	return n, nodes, err
+}
+
 // Drain takes a node out of service without dropping requests (see the
 // package comment). It refuses when no other node could run the tasks.
 // When ctx is cancelled (Ctrl-C) or the timeout runs out, it undoes what
@@ -145,14 +159,7 @@ func (r *drainer) done(name, detail string, since time.Time) {
 // a TimeoutError, with the Result saying what was undone.
 func Drain(ctx context.Context, d DockerAPI, c ConsulAPI, name string, opts DrainOptions) (*Result, error) {
 	opts.defaults()
-	if _, err := mswarm.RequireManager(ctx, d); err != nil {
-		return nil, err
-	}
-	nodes, err := d.NodeList(ctx, swarm.NodeListOptions{})
-	if err != nil {
-		return nil, fmt.Errorf("list nodes: %w", err)
-	}
-	n, err := find(nodes, name)
+	n, nodes, err := managedNode(ctx, d, name)
 	if err != nil {
 		return nil, err
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/consul/api"
+	"golang.org/x/sync/errgroup"
 )
 
 // Consul's health statuses. A check in maintenance is reported as
@@ -256,30 +257,27 @@ func (c *Client) readCatalog(ctx context.Context) (*Catalog, bool, error) {
 	cat.Filtered.Nodes = ndMeta.ResultsFilteredByACLs
 
 	perNode := make([]*wireNodeServices, len(nodes))
-	errs := make([]error, len(nodes))
 	filtered := make([]bool, len(nodes))
-	sem := make(chan struct{}, nodeServicesConcurrency)
+	// The first failure cancels the reads still in flight: the catalog is
+	// answered whole or not at all.
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(nodeServicesConcurrency)
 	for i, n := range nodes {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem; wg.Done() }()
+		g.Go(func() error {
 			var out wireNodeServices
-			meta, err := c.API.Raw().Query(endpoint("/v1/catalog/node-services/", n.Node), &out, c.query(ctx))
+			meta, err := c.API.Raw().Query(endpoint("/v1/catalog/node-services/", n.Node), &out, c.query(gctx))
 			if err != nil {
-				errs[i] = c.Err(err)
-				return
+				return c.Err(err)
 			}
 			perNode[i] = &out
 			filtered[i] = meta.ResultsFilteredByACLs
-		}()
+			return nil
+		})
 	}
-	wg.Wait()
+	err := g.Wait()
 	cat.Requests += len(nodes)
-	for _, err := range errs {
-		if err != nil {
-			return nil, false, err
-		}
+	if err != nil {
+		return nil, false, err
 	}
 
 	byKey := map[string]int{}

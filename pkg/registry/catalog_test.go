@@ -140,16 +140,9 @@ func TestCatalogACL(t *testing.T) {
 	root := agent.Client(t, agent.Token)
 	ctx := context.Background()
 	registerN(t, root, "svc", 2, 1)
-	policy, _, err := root.API.ACL().PolicyCreate(&api.ACLPolicy{Name: "nodes-only", Rules: `node_prefix "" { policy = "read" }`}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tok, _, err := root.API.ACL().TokenCreate(&api.ACLToken{Policies: []*api.ACLTokenPolicyLink{{ID: policy.ID}}}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tok := agent.TokenWith(t, "nodes-only", `node_prefix "" { policy = "read" }`)
 
-	cat, err := agent.Client(t, tok.SecretID).Catalog(ctx)
+	cat, err := agent.Client(t, tok).Catalog(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -68,3 +68,14 @@ func tokenResult(ctx context.Context, c *Client) doctor.Result {
 	}
 	return doctor.Result{Check: "consul.token", Status: doctor.OK, Detail: d}
 }
+
+// Doctor is what this package offers `microctl doctor`: the agent checks,
+// building the Consul client only when they run. A client that cannot be
+// built (a token file that does not exist) fails consul.agent with the
+// reason.
+func Doctor(consul func() (*Client, error)) []doctor.Descriptor {
+	return []doctor.Descriptor{
+		doctor.Lazy([]string{"consul.agent", "consul.leader", "consul.token"}, consul, doctor.FailFirst,
+			func(c *Client) doctor.Probe { return AgentProbe(c) }),
+	}
+}

@@ -85,16 +85,9 @@ func TestKVDenied(t *testing.T) {
 	if _, err := root.API.KV().Put(&api.KVPair{Key: "cfg/app/secret/y", Value: []byte(`{}`)}, nil); err != nil {
 		t.Fatal(err)
 	}
-	p, _, err := root.API.ACL().PolicyCreate(&api.ACLPolicy{Name: "ro", Rules: `key_prefix "cfg/app/" { policy = "read" }
-key_prefix "cfg/app/secret/" { policy = "deny" }`}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tok, _, err := root.API.ACL().TokenCreate(&api.ACLToken{Policies: []*api.ACLTokenPolicyLink{{ID: p.ID}}}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := agent.Client(t, tok.SecretID)
+	tok := agent.TokenWith(t, "ro", `key_prefix "cfg/app/" { policy = "read" }
+key_prefix "cfg/app/secret/" { policy = "deny" }`)
+	c := agent.Client(t, tok)
 
 	l, err := c.KVList(ctx, "cfg/app/")
 	if err != nil || !l.FilteredByACL || len(l.Entries) != 1 {

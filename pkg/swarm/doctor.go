@@ -8,6 +8,7 @@ import (
 	"github.com/docker/docker/api/types/swarm"
 	"github.com/docker/docker/api/types/system"
 	"github.com/docker/docker/api/types/versions"
+	"github.com/docker/docker/client"
 	"github.com/docker/docker/pkg/stringid"
 
 	"github.com/microctl/microctl/pkg/doctor"
@@ -102,4 +103,17 @@ func shortID(c *swarm.ClusterInfo) string {
 		return "?"
 	}
 	return stringid.TruncateID(c.ID)
+}
+
+// Doctor is what this package offers `microctl doctor`: the engine checks
+// and the overlay network check, each building the Docker client only when
+// it runs. A client that cannot be built fails the first check with the
+// reason.
+func Doctor(docker func() (client.APIClient, error)) []doctor.Descriptor {
+	return []doctor.Descriptor{
+		doctor.Lazy([]string{"docker.engine", "docker.api", "docker.swarm"}, docker, doctor.FailFirst,
+			func(cli client.APIClient) doctor.Probe { return EngineProbe(cli) }),
+		doctor.Lazy([]string{NetworkCheck}, docker, doctor.FailFirst,
+			func(cli client.APIClient) doctor.Probe { return NetworkProbe(cli, DefaultNetworkName) }),
+	}
 }

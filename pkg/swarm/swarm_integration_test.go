@@ -3,8 +3,6 @@ package swarm
 import (
 	"context"
 	"errors"
-	"fmt"
-	"math/rand/v2"
 	"net/netip"
 	"reflect"
 	"testing"
@@ -23,28 +21,6 @@ import (
 // random suffix, subnets are picked free, only what a test made is removed,
 // and the swarm itself is never left.
 
-func uniqueName(prefix string) string {
-	return fmt.Sprintf("%s-%06x", prefix, rand.IntN(1<<24))
-}
-
-// freeSubnet picks a /24 in 10.200.0.0-10.249.255.0 that overlaps no
-// network the engine has.
-func freeSubnet(t *testing.T, cli client.APIClient) string {
-	t.Helper()
-	nets, err := cli.NetworkList(context.Background(), network.ListOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for range 1000 {
-		p := netip.PrefixFrom(netip.AddrFrom4([4]byte{10, byte(200 + rand.IntN(50)), byte(rand.IntN(256)), 0}), 24)
-		if len(SubnetOverlaps([]netip.Prefix{p}, nets, "")) == 0 {
-			return p.String()
-		}
-	}
-	t.Fatal("no free subnet in 10.200.0.0/16-10.249.0.0/16")
-	return ""
-}
-
 func removeNetworkAtEnd(t *testing.T, cli client.APIClient, name string) {
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -60,8 +36,8 @@ func removeNetworkAtEnd(t *testing.T, cli client.APIClient, name string) {
 func TestIntegrationEnsureNetwork(t *testing.T) {
 	cli := testenv.Manager(t)
 	ctx := context.Background()
-	name := uniqueName("it3-net")
-	subnet := freeSubnet(t, cli)
+	name := testenv.UniqueName("it3-net")
+	subnet := testenv.FreeSubnet(t, cli)
 	removeNetworkAtEnd(t, cli, name)
 	spec := NetworkSpec{Name: name, Attachable: true, Encrypted: true, Labels: map[string]string{"microctl.test": "issue3"},
 		Pools: []IPAMPool{{Subnet: subnet}}}
@@ -88,7 +64,7 @@ func TestIntegrationEnsureNetwork(t *testing.T) {
 	// A different network with that name is refused, naming each difference.
 	other := spec
 	other.Encrypted = false
-	other.Pools = []IPAMPool{{Subnet: freeSubnet(t, cli)}}
+	other.Pools = []IPAMPool{{Subnet: testenv.FreeSubnet(t, cli)}}
 	_, err = EnsureNetwork(ctx, cli, other)
 	var ce *NetworkConflictError
 	if !errors.As(err, &ce) {
@@ -103,7 +79,7 @@ func TestIntegrationEnsureNetwork(t *testing.T) {
 	}
 
 	// A new network overlapping it is refused before anything is created.
-	name2 := uniqueName("it3-overlap")
+	name2 := testenv.UniqueName("it3-overlap")
 	removeNetworkAtEnd(t, cli, name2)
 	p := netip.MustParsePrefix(subnet)
 	half := netip.PrefixFrom(p.Addr(), 25).String()
@@ -117,9 +93,9 @@ func TestIntegrationEnsureNetwork(t *testing.T) {
 	}
 
 	// Internal, not attachable, with gateway and range: as the engine sees it.
-	name3 := uniqueName("it3-internal")
+	name3 := testenv.UniqueName("it3-internal")
 	removeNetworkAtEnd(t, cli, name3)
-	sub3 := freeSubnet(t, cli)
+	sub3 := testenv.FreeSubnet(t, cli)
 	p3 := netip.MustParsePrefix(sub3)
 	gw := p3.Addr().Next().String()
 	rng := netip.PrefixFrom(netip.AddrFrom4([4]byte{p3.Addr().As4()[0], p3.Addr().As4()[1], p3.Addr().As4()[2], 128}), 25).String()
@@ -141,7 +117,7 @@ func TestIntegrationEnsureNetwork(t *testing.T) {
 func TestIntegrationNetworkInUse(t *testing.T) {
 	cli := testenv.Manager(t)
 	ctx := context.Background()
-	name := uniqueName("it3-inuse")
+	name := testenv.UniqueName("it3-inuse")
 	removeNetworkAtEnd(t, cli, name)
 	if _, err := EnsureNetwork(ctx, cli, NetworkSpec{Name: name, Attachable: true}); err != nil {
 		t.Fatal(err)
@@ -149,7 +125,7 @@ func TestIntegrationNetworkInUse(t *testing.T) {
 	// A service with no replicas: attached to the network, but no task,
 	// so no image is needed or pulled.
 	zero := uint64(0)
-	svcName := uniqueName("it3-svc")
+	svcName := testenv.UniqueName("it3-svc")
 	spec := swarm.ServiceSpec{Annotations: swarm.Annotations{Name: svcName},
 		TaskTemplate: swarm.TaskSpec{ContainerSpec: &swarm.ContainerSpec{Image: "microctl/none:it3"},
 			Networks: []swarm.NetworkAttachmentConfig{{Target: name}}},
@@ -207,9 +183,9 @@ func TestIntegrationNetworkInUse(t *testing.T) {
 func TestIntegrationInitOnManagerTwice(t *testing.T) {
 	cli := testenv.Manager(t)
 	ctx := context.Background()
-	name := uniqueName("it3-init")
+	name := testenv.UniqueName("it3-init")
 	removeNetworkAtEnd(t, cli, name)
-	o := InitOptions{Networks: []NetworkSpec{{Name: name, Attachable: true, Pools: []IPAMPool{{Subnet: freeSubnet(t, cli)}}}}}
+	o := InitOptions{Networks: []NetworkSpec{{Name: name, Attachable: true, Pools: []IPAMPool{{Subnet: testenv.FreeSubnet(t, cli)}}}}}
 	res, err := Init(ctx, cli, o)
 	if err != nil {
 		t.Fatal(err)
@@ -241,7 +217,7 @@ func (c trapLeave) SwarmLeave(ctx context.Context, force bool) error {
 func TestIntegrationLeaveGuard(t *testing.T) {
 	cli := testenv.Manager(t)
 	ctx := context.Background()
-	name := uniqueName("it3-leave")
+	name := testenv.UniqueName("it3-leave")
 	removeNetworkAtEnd(t, cli, name)
 	if _, err := EnsureNetwork(ctx, cli, NetworkSpec{Name: name, Attachable: true}); err != nil {
 		t.Fatal(err)
@@ -284,7 +260,7 @@ func TestIntegrationStatusAndProbe(t *testing.T) {
 		t.Errorf("status %+v", rep)
 	}
 
-	name := uniqueName("it3-probe")
+	name := testenv.UniqueName("it3-probe")
 	removeNetworkAtEnd(t, cli, name)
 	if r := NetworkProbe(cli, name)(ctx); r[0].Status != doctor.Warn {
 		t.Errorf("missing network: %+v", r)
