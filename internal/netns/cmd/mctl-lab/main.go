@@ -41,7 +41,14 @@ import (
 	"github.com/microctl/microctl/internal/netns"
 )
 
-const labName = "cluster"
+// labName is the lab's name: "cluster", or MICROCTL_LAB_NAME (tests run a
+// lab of their own beside a person's).
+var labName = func() string {
+	if v := os.Getenv("MICROCTL_LAB_NAME"); v != "" {
+		return v
+	}
+	return "cluster"
+}()
 
 // The ports the lab's stack publishes on its nodes (examples/cluster/stack.yml),
 // and the ones the forwarder prefers on 127.0.0.1.
