@@ -4,7 +4,7 @@
 # workers, joined with `microctl swarm init/join`), the `micro` overlay
 # across them and the project's images on every node. Needs root.
 #
-#   scripts/cluster.sh up                 make the lab, or complete the one there
+#   scripts/cluster.sh up [--managers 3]  make the lab, or complete the one there
 #                                         (stopped engines started, cut links healed)
 #   scripts/cluster.sh env                export lines: eval "$(scripts/cluster.sh env)"
 #   scripts/cluster.sh status             nodes, engines, links; exit 3 if not whole

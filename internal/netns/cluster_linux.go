@@ -19,22 +19,31 @@ import (
 // lives only in the lab's engines.
 const OverlaySubnet = "10.248.0.0/24"
 
-// FormSwarm makes n1 a manager and the other nodes workers with the
-// microctl binary at bin (`microctl swarm init/join`, as a person would),
-// with the `micro` overlay. Both commands are no-ops on a node already in
-// the swarm, so FormSwarm can run again on a formed lab.
-func (l *Lab) FormSwarm(ctx context.Context, bin string) error {
+// FormSwarm makes n1 a manager, the next managers-1 nodes managers too and
+// the others workers, with the microctl binary at bin (`microctl swarm
+// init/join`, as a person would), and the `micro` overlay. Both commands
+// are no-ops on a node already in the swarm (a worker stays a worker), so
+// FormSwarm can run again on a formed lab.
+func (l *Lab) FormSwarm(ctx context.Context, bin string, managers int) error {
 	n1 := l.Nodes[0]
 	if _, err := l.microctl(ctx, bin, n1, "swarm", "init", "--advertise-addr", n1.Addr.String(),
 		"--network", "micro:"+OverlaySubnet); err != nil {
 		return err
 	}
-	token, err := l.microctl(ctx, bin, n1, "swarm", "token", "worker", "-q")
-	if err != nil {
-		return err
+	tokens := map[string]string{}
+	for _, role := range []string{"worker", "manager"} {
+		t, err := l.microctl(ctx, bin, n1, "swarm", "token", role, "-q")
+		if err != nil {
+			return err
+		}
+		tokens[role] = strings.TrimSpace(t)
 	}
-	for _, n := range l.Nodes[1:] {
-		if _, err := l.microctl(ctx, bin, n, "swarm", "join", "--token", strings.TrimSpace(token),
+	for i, n := range l.Nodes[1:] {
+		role := "worker"
+		if i+2 <= managers {
+			role = "manager"
+		}
+		if _, err := l.microctl(ctx, bin, n, "swarm", "join", "--token", tokens[role],
 			"--advertise-addr", n.Addr.String(), n1.Addr.String()); err != nil {
 			return err
 		}

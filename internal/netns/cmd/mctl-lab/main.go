@@ -6,7 +6,7 @@
 // 127.0.0.1 into the lab so that microctl, outside the namespaces, reaches
 // the Consul and the gateway published inside.
 //
-//	mctl-lab up [--microctl BIN] [--images LIST]   make or complete the lab
+//	mctl-lab up [--microctl BIN] [--images LIST] [--managers N]   make or complete the lab
 //	mctl-lab down                                  remove everything it made
 //	mctl-lab status                                nodes, engines, links, forwards
 //	mctl-lab env                                   export lines for microctl
@@ -121,7 +121,12 @@ func up(ctx context.Context, args []string, logf func(string, ...any)) error {
 	fs := flag.NewFlagSet("up", flag.ContinueOnError)
 	bin := fs.String("microctl", "microctl", "the microctl binary that forms the swarm")
 	images := fs.String("images", "microctl/consul:dev,microctl/greeter:dev,microctl/gateway:dev", "images to copy from the local engine to every node (comma-separated; empty for none)")
+	managers := fs.Int("managers", 1, "swarm managers: n1, then n2... (3 keeps a quorum with one node lost); a node already joined keeps its role")
 	if err := fs.Parse(args); err != nil {
+		os.Exit(2)
+	}
+	if *managers < 1 || *managers > 3 {
+		fmt.Fprintln(os.Stderr, "lab: --managers takes 1 to 3")
 		os.Exit(2)
 	}
 	if err := netns.Available(); err != nil {
@@ -157,7 +162,7 @@ func up(ctx context.Context, args []string, logf func(string, ...any)) error {
 	default:
 		return err
 	}
-	if err := l.FormSwarm(ctx, *bin); err != nil {
+	if err := l.FormSwarm(ctx, *bin, *managers); err != nil {
 		return err
 	}
 	if *images != "" {
@@ -170,7 +175,7 @@ func up(ctx context.Context, args []string, logf func(string, ...any)) error {
 			return err
 		}
 	}
-	logf("up: %d nodes, n1 manager; point microctl at it with: eval \"$(scripts/cluster.sh env)\"", len(l.Nodes))
+	logf("up: %d nodes, %d manager(s) from n1; point microctl at it with: eval \"$(scripts/cluster.sh env)\"", len(l.Nodes), *managers)
 	return nil
 }
 
