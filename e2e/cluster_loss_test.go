@@ -249,6 +249,89 @@ func TestClusterNodeLoss(t *testing.T) {
 		// a look right after shows it gone.
 		t.Logf("note: %s listed again (re-registered by its greeter?)", target)
 	}
+
+	partitionNode(t, lab, e, n1)
+}
+
+// partitionNode cuts n3 off (its containers keep running, isolated) on a
+// whole cluster with one greeter per node, then heals it: swarm status
+// exits 3 naming n3, the greeter of n3 is critical and replaced on n1 and
+// n2, prune takes the orphan out, and after the heal no stale
+// registration is left (Swarm stops the isolated task, which deregisters).
+func partitionNode(t *testing.T, lab *clusterLab, e []string, n1 client.APIClient) {
+	// One greeter per node again: Swarm does not move tasks back by itself.
+	if r := mc(t, 3*time.Minute, e, "deploy", "-f", filepath.Join(testenv.RepoRoot(t), "examples/cluster/stack.yml"), "--timeout", "2m"); r.Code != 0 {
+		t.Fatalf("deploy before the partition: exit %d\n%s", r.Code, r.Stderr)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	svc, _, err := n1.ServiceInspectWithRaw(ctx, "cluster_greeter", swarm.ServiceInspectOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc.Spec.TaskTemplate.ForceUpdate++
+	if _, err := n1.ServiceUpdate(ctx, svc.ID, svc.Version, svc.Spec, swarm.ServiceUpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	h, _ := greeterHealth(t, e, 2*time.Minute, func(h healthJSON) bool {
+		m := byNode(h)
+		return len(h.Instances) == 3 && len(m["consul-n3"]) == 1 && m["consul-n3"][0] == "passing" && len(m["consul-n1"]) == 1 && len(m["consul-n2"]) == 1
+	})
+	if len(byNode(h)["consul-n3"]) != 1 {
+		t.Fatalf("no greeter on n3 before the partition: %v", byNode(h))
+	}
+
+	if r := lab.run("partition-node", "n3"); r.Code != 0 {
+		t.Fatalf("partition-node: exit %d\n%s", r.Code, r.Stderr)
+	}
+	r := waitSwarm(t, e, 3, time.Minute)
+	if r.Code != 3 || !regexp.MustCompile(`node n3 \(\w+\) is down`).MatchString(r.Stderr) {
+		t.Errorf("swarm status (partition): exit %d, want 3 naming n3\n%s%s", r.Code, r.Stdout, r.Stderr)
+	}
+	h, r = greeterHealth(t, e, time.Minute, func(h healthJSON) bool {
+		s := byNode(h)["consul-n3"]
+		return len(s) == 1 && s[0] == "critical"
+	})
+	if s := byNode(h)["consul-n3"]; len(s) != 1 || s[0] != "critical" || r.Code != 3 {
+		t.Errorf("partition: n3's instance not critical: %v, exit %d", byNode(h), r.Code)
+	}
+	deadline := time.Now().Add(2 * time.Minute)
+	var tasks map[string]int
+	for {
+		tasks = greeterTasks(t, n1)
+		if tasks["n1"]+tasks["n2"] == 3 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(2 * time.Second)
+	}
+	if tasks["n1"]+tasks["n2"] != 3 {
+		t.Errorf("partition: greeter tasks on n1 and n2: %v, want 3", tasks)
+	}
+	r = microctl(t, e, "registry", "prune", "--critical-for", "0", "--service", "go.micro.srv.greeter", "--catalog-fallback", "--yes")
+	t.Logf("registry prune (partition): exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)
+	if r.Code != 0 {
+		t.Errorf("prune (partition): exit %d", r.Code)
+	}
+	if r := lab.run("heal-node", "n3"); r.Code != 0 {
+		t.Fatalf("heal-node: exit %d\n%s", r.Code, r.Stderr)
+	}
+	if r := waitSwarm(t, e, 0, 2*time.Minute); r.Code != 0 {
+		t.Errorf("swarm status after heal: exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)
+	}
+	h, r = greeterHealth(t, e, 3*time.Minute, func(h healthJSON) bool {
+		if len(h.Instances) != 3 {
+			return false
+		}
+		for _, i := range h.Instances {
+			if i.Status != "passing" || i.Node == "consul-n3" {
+				return false
+			}
+		}
+		return true
+	})
+	if len(h.Instances) != 3 || r.Code != 0 || len(byNode(h)["consul-n3"]) != 0 {
+		t.Errorf("after heal: %v, exit %d, want 3 passing on n1 and n2 and nothing left on n3\n%s", byNode(h), r.Code, r.Stderr)
+	}
 }
 
 // runOnOverlay runs microctl in a container on the lab's micro overlay, on
