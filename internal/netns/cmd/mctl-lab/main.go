@@ -162,6 +162,9 @@ func up(ctx context.Context, args []string, logf func(string, ...any)) error {
 	default:
 		return err
 	}
+	if err := fence(ctx, true); err != nil {
+		return err
+	}
 	if err := l.FormSwarm(ctx, *bin, *managers); err != nil {
 		return err
 	}
@@ -265,6 +268,30 @@ func serve(ctx context.Context, dir string) error {
 	}
 }
 
+// fenced are the lab's subnets as the host would route them: the link
+// network and the overlay. microctl, in the host's namespace, reads lab
+// addresses from Consul (an instance's node, on the overlay) and may dial
+// them, e.g. to deregister through the owning agent; without a route of
+// their own those connections would follow the host's default route out
+// of the machine. An unreachable route makes them fail at once, locally.
+var fenced = []string{"10.249.0.0/24", netns.OverlaySubnet}
+
+// fence adds (on) or removes the unreachable routes in the host's
+// namespace: the only change the lab makes there.
+func fence(ctx context.Context, on bool) error {
+	for _, subnet := range fenced {
+		args := []string{"route", "replace", "unreachable", subnet}
+		if !on {
+			args = []string{"route", "del", "unreachable", subnet}
+		}
+		out, err := exec.CommandContext(ctx, "ip", args...).CombinedOutput()
+		if err != nil && on {
+			return fmt.Errorf("ip %s: %v: %s", strings.Join(args, " "), err, strings.TrimSpace(string(out)))
+		}
+	}
+	return nil
+}
+
 func down(logf func(string, ...any)) error {
 	// Any lab of the name, live owner or not.
 	entries, err := os.ReadDir(netns.Root)
@@ -294,7 +321,22 @@ func down(logf func(string, ...any)) error {
 	if !found {
 		logf("down: no cluster lab here; nothing to do")
 	}
+	// The routes go with the last named lab (tests run theirs beside a
+	// person's).
+	if !otherNamedLab() {
+		_ = fence(context.Background(), false)
+	}
 	return errors.Join(errs...)
+}
+
+func otherNamedLab() bool {
+	entries, _ := os.ReadDir(netns.Root)
+	for _, e := range entries {
+		if l, err := netns.Load(filepath.Join(netns.Root, e.Name())); err == nil && l.Name != "" && l.OwnerAlive() {
+			return true
+		}
+	}
+	return false
 }
 
 func status() (int, error) {
