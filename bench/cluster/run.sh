@@ -53,8 +53,14 @@ PY
 whole() {
 	scripts/cluster.sh up --images "" >/dev/null 2>&1 || true
 	for _ in $(seq 1 120); do "$MICROCTL" swarm status >/dev/null 2>&1 && break; sleep 1; done
-	# One greeter per node again: Swarm does not move tasks back by itself.
-	docker service update --force --detach=false -q cluster_greeter >/dev/null
+	# One greeter per node again: Swarm does not move tasks back by itself,
+	# and a forced rolling update (start-first) places new tasks beside the
+	# old ones; scaled to 0 and back, the spread is even.
+	if [ "$(greeter_layout)" != "n1=1 n2=1 n3=1" ]; then
+		docker service scale -d cluster_greeter=0 >/dev/null
+		for _ in $(seq 1 60); do [ -z "$(greeter_layout)" ] && break; sleep 1; done
+		docker service scale -d cluster_greeter=3 >/dev/null
+	fi
 	for _ in $(seq 1 120); do
 		[ "$(greeter_layout)" = "n1=1 n2=1 n3=1" ] && "$MICROCTL" health go.micro.srv.greeter >/dev/null 2>&1 && return 0
 		sleep 1

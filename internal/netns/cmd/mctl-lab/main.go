@@ -120,7 +120,13 @@ func find() (*netns.Lab, error) {
 func up(ctx context.Context, args []string, logf func(string, ...any)) error {
 	fs := flag.NewFlagSet("up", flag.ContinueOnError)
 	bin := fs.String("microctl", "microctl", "the microctl binary that forms the swarm")
-	images := fs.String("images", "microctl/consul:dev,microctl/greeter:dev,microctl/gateway:dev", "images to copy from the local engine to every node (comma-separated; empty for none)")
+	// MICROCTL_IMAGE_TAG as in examples/cluster/stack.yml: the dev tag is
+	// shared by every checkout building on the engine.
+	tag := os.Getenv("MICROCTL_IMAGE_TAG")
+	if tag == "" {
+		tag = "dev"
+	}
+	images := fs.String("images", fmt.Sprintf("microctl/consul:%[1]s,microctl/greeter:%[1]s,microctl/gateway:%[1]s", tag), "images to copy from the local engine to every node (comma-separated; empty for none; the tag from MICROCTL_IMAGE_TAG, default dev)")
 	managers := fs.Int("managers", 1, "swarm managers: n1, then n2... (3 keeps a quorum with one node lost); a node already joined keeps its role")
 	if err := fs.Parse(args); err != nil {
 		os.Exit(2)
