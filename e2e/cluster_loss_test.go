@@ -23,8 +23,19 @@ import (
 )
 
 // clusterImages are what the cluster stack runs, plus microctl itself
-// (run in a container on the overlay to reach other nodes' agents).
-var clusterImages = []string{"microctl/consul:dev", "microctl/greeter:dev", "microctl/gateway:dev", "microctl/microctl:dev"}
+// (run in a container on the overlay to reach other nodes' agents), with
+// the tag examples/cluster/stack.yml takes (MICROCTL_IMAGE_TAG, default dev).
+func clusterImages() []string {
+	tag := os.Getenv("MICROCTL_IMAGE_TAG")
+	if tag == "" {
+		tag = "dev"
+	}
+	var out []string
+	for _, n := range []string{"consul", "greeter", "gateway", "microctl"} {
+		out = append(out, "microctl/"+n+":"+tag)
+	}
+	return out
+}
 
 // healthJSON is the part of `microctl health -o json` the tests read.
 type healthJSON struct {
@@ -119,12 +130,13 @@ func TestClusterNodeLoss(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer host.Close()
-	for _, img := range clusterImages {
+	images := clusterImages()
+	for _, img := range images {
 		if _, err := host.ImageInspect(context.Background(), img); err != nil {
 			testenv.Missing(t, "image %s is missing on the local engine (run make images)", img)
 		}
 	}
-	if r := lab.run("up", "--images", strings.Join(clusterImages, ",")); r.Code != 0 {
+	if r := lab.run("up", "--images", strings.Join(images, ",")); r.Code != 0 {
 		t.Fatalf("up: exit %d\n%s", r.Code, r.Stderr)
 	}
 	env := lab.env()
@@ -239,7 +251,7 @@ func TestClusterNodeLoss(t *testing.T) {
 	if target == "" {
 		t.Fatalf("no instance owned by consul-n2: %v", byNode(h))
 	}
-	out, code := runOnOverlay(t, n1, "CONSUL_HTTP_ADDR=consul-n1:8500", "registry", "deregister", target, "--yes")
+	out, code := runOnOverlay(t, n1, images[3], "CONSUL_HTTP_ADDR=consul-n1:8500", "registry", "deregister", target, "--yes")
 	t.Logf("registry deregister %s (in a container on n1): exit %d\n%s", target, code, out)
 	if code != 0 {
 		t.Errorf("deregister: exit %d", code)
@@ -336,11 +348,11 @@ func partitionNode(t *testing.T, lab *clusterLab, e []string, n1 client.APIClien
 
 // runOnOverlay runs microctl in a container on the lab's micro overlay, on
 // the engine cli, and returns its output and exit code.
-func runOnOverlay(t *testing.T, cli client.APIClient, env string, args ...string) (string, int) {
+func runOnOverlay(t *testing.T, cli client.APIClient, image, env string, args ...string) (string, int) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	c, err := cli.ContainerCreate(ctx, &container.Config{Image: "microctl/microctl:dev", Cmd: args, Env: []string{env}},
+	c, err := cli.ContainerCreate(ctx, &container.Config{Image: image, Cmd: args, Env: []string{env}},
 		&container.HostConfig{NetworkMode: "micro"}, &network.NetworkingConfig{}, nil, "")
 	if err != nil {
 		t.Fatal(err)
