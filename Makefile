@@ -10,7 +10,7 @@ TESTENV := scripts/testenv.sh
 BUILDFLAGS := -buildvcs=auto -trimpath
 IMAGE_TAG ?= dev
 
-.PHONY: all build install test unit vet demo demo-env images testenv-up testenv-down clean fmt
+.PHONY: all build install test unit vet demo demo-cluster demo-env images testenv-up testenv-down clean fmt
 
 all: build
 
@@ -48,6 +48,12 @@ test: testenv-up images
 
 demo: demo-env images
 	$(TESTENV) exec scripts/demo.sh
+
+# The demo stack on three engines in network namespaces (needs root); the
+# lab is left up: scripts/cluster.sh down removes it. demo-env first: it
+# builds the Consul binary the images need.
+demo-cluster: demo-env images
+	scripts/demo-cluster.sh
 
 fmt:
 	gofmt -l -w .

@@ -53,7 +53,24 @@ type config struct {
 	// jwksURL, when set, replaces Consul as the source of the JWKS (a
 	// `microctl key serve` endpoint or any identity provider's).
 	jwksURL string
+	// upstream bounds the gateway's connections to instances.
+	upstream upstreamTimeouts
 }
+
+// upstreamTimeouts bound a try on one instance. Both end in a retry on
+// another instance (for an idempotent request), so they are what a dead or
+// cut-off node costs a request: a SYN to a node that is gone gets no answer
+// at all, and neither does a request on a kept-alive connection to it.
+type upstreamTimeouts struct {
+	connect  time.Duration // TCP connect; an instance on a live LAN answers in a millisecond
+	response time.Duration // from the request written to the response header; 0: none
+}
+
+// Defaults: half a second to connect (well under TCP's first SYN
+// retransmission at 1 s, so one lost SYN moves on to another instance
+// rather than waiting for it), 10 s for the answer (the greeter answers at
+// once; a stack with slower handlers sets GATEWAY_RESPONSE_TIMEOUT).
+var defaultUpstreamTimeouts = upstreamTimeouts{connect: 500 * time.Millisecond, response: 10 * time.Second}
 
 func parseFlags(args []string) (config, error) {
 	var c config
@@ -73,11 +90,31 @@ func parseFlags(args []string) (config, error) {
 		c.leeway = d
 	}
 	fs.DurationVar(&c.leeway, "leeway", c.leeway, "clock skew tolerated on exp, nbf and iat (env GATEWAY_LEEWAY)")
+	c.upstream = defaultUpstreamTimeouts
+	for _, d := range []struct {
+		env, flag, help string
+		v               *time.Duration
+	}{
+		{"GATEWAY_CONNECT_TIMEOUT", "connect_timeout", "connect timeout to an instance; on expiry an idempotent request is retried on another (env GATEWAY_CONNECT_TIMEOUT)", &c.upstream.connect},
+		{"GATEWAY_RESPONSE_TIMEOUT", "response_timeout", "time for an instance's response header once the request is sent, 0 for none; on expiry as connect_timeout (env GATEWAY_RESPONSE_TIMEOUT)", &c.upstream.response},
+	} {
+		if v := os.Getenv(d.env); v != "" {
+			x, err := time.ParseDuration(v)
+			if err != nil {
+				return c, fmt.Errorf("%s: %w", d.env, err)
+			}
+			*d.v = x
+		}
+		fs.DurationVar(d.v, d.flag, *d.v, d.help)
+	}
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
 	if c.leeway < 0 {
 		return c, errors.New("--leeway must not be negative")
+	}
+	if c.upstream.connect <= 0 || c.upstream.response < 0 {
+		return c, errors.New("--connect_timeout must be positive and --response_timeout not negative")
 	}
 	return c, nil
 }
@@ -153,7 +190,7 @@ func run(ctx context.Context, c config) error {
 
 	var st stats
 	rejects := newRejectLog()
-	upstream := newUpstream(p, &st, c.target)
+	upstream := newUpstream(p, &st, c.target, c.upstream)
 	authed := verifier.Middleware(upstream, func(r *http.Request, err error) {
 		st.Unauthorized.Add(1)
 		rejects.note(err)
@@ -194,7 +231,7 @@ func run(ctx context.Context, c config) error {
 // newUpstream returns the handler that proxies a request to a passing
 // instance of target from p, retrying an idempotent request once on
 // another instance when the first one gives no answer.
-func newUpstream(p *pool, st *stats, target string) http.Handler {
+func newUpstream(p *pool, st *stats, target string, to upstreamTimeouts) http.Handler {
 	var proxy *httputil.ReverseProxy
 	proxy = &httputil.ReverseProxy{
 		Rewrite: func(r *httputil.ProxyRequest) {
@@ -206,10 +243,11 @@ func newUpstream(p *pool, st *stats, target string) http.Handler {
 			}
 		},
 		Transport: &http.Transport{
-			DialContext:         (&net.Dialer{Timeout: 3 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-			MaxIdleConns:        256,
-			MaxIdleConnsPerHost: 128,
-			IdleConnTimeout:     90 * time.Second,
+			DialContext:           (&net.Dialer{Timeout: to.connect, KeepAlive: 30 * time.Second}).DialContext,
+			ResponseHeaderTimeout: to.response,
+			MaxIdleConns:          256,
+			MaxIdleConnsPerHost:   128,
+			IdleConnTimeout:       90 * time.Second,
 		},
 		// Called when no answer came from the instance (nothing is written
 		// to w yet), so a retry is invisible to the client.

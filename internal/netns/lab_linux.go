@@ -55,7 +55,7 @@ func New(ctx context.Context, opts ...Option) (*Lab, error) {
 		return nil, err
 	}
 	id := fmt.Sprintf("%06x", rand.IntN(1<<24))
-	l := &Lab{ID: id, Dir: filepath.Join(Root, id), Hub: "mctl-" + id + "-hub", Owner: os.Getpid(), OwnerStart: procStart(os.Getpid()),
+	l := &Lab{ID: id, Name: o.Name, Dir: filepath.Join(Root, id), Hub: "mctl-" + id + "-hub", Owner: os.Getpid(), OwnerStart: procStart(os.Getpid()),
 		Storage: o.StorageDriver, log: o.Log}
 	if l.log == nil {
 		l.log = func(string, ...any) {}
@@ -66,7 +66,11 @@ func New(ctx context.Context, opts ...Option) (*Lab, error) {
 	for i := 1; i <= o.Nodes; i++ {
 		a := o.Subnet.Addr().As4()
 		a[3] = byte(10 + i)
-		n := &Node{Name: fmt.Sprintf("n%d", i), Hostname: fmt.Sprintf("mctl-%s-n%d", id, i), Namespace: fmt.Sprintf("mctl-%s-n%d", id, i),
+		hostname := fmt.Sprintf("mctl-%s-n%d", id, i)
+		if o.Name != "" {
+			hostname = fmt.Sprintf("n%d", i)
+		}
+		n := &Node{Name: fmt.Sprintf("n%d", i), Hostname: hostname, Namespace: fmt.Sprintf("mctl-%s-n%d", id, i),
 			Addr: netip.AddrFrom4(a), Dir: filepath.Join(l.Dir, fmt.Sprintf("n%d", i))}
 		n.Host = "unix://" + filepath.Join(n.Dir, "docker.sock")
 		l.Nodes = append(l.Nodes, n)
@@ -147,7 +151,8 @@ func (l *Lab) startNode(ctx context.Context, n *Node) error {
 	if err := os.WriteFile(cfg, []byte("{}\n"), 0o644); err != nil {
 		return err
 	}
-	f, err := os.Create(n.Log())
+	// Appended to: a node started again (StartNode) keeps its history.
+	f, err := os.OpenFile(n.Log(), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return err
 	}

@@ -30,3 +30,9 @@ func Sweep() ([]string, error) { return nil, nil }
 
 // RunIn cannot enter a namespace here.
 func RunIn(path string, fn func() error) error { return errNotLinux }
+
+// Load finds no lab here.
+func Load(dir string) (*Lab, error) { return nil, errNotLinux }
+
+// OwnerAlive: no lab runs here.
+func (l *Lab) OwnerAlive() bool { return false }

@@ -23,6 +23,11 @@ type Options struct {
 	StorageDriver string
 	// Log receives one line per step; nil discards.
 	Log func(format string, args ...any)
+	// Name marks a lab that outlives the process that made it (the
+	// cluster lab of scripts/cluster.sh): Find looks it up by name, and
+	// its engines take their node names (n1, n2...) as hostnames, so a
+	// compose file can place services with node.hostname == n1.
+	Name string
 }
 
 // Option sets an option.
@@ -36,6 +41,9 @@ func WithLog(f func(string, ...any)) Option { return func(o *Options) { o.Log = 
 
 // WithStorageDriver sets the engines' storage driver.
 func WithStorageDriver(d string) Option { return func(o *Options) { o.StorageDriver = d } }
+
+// WithName names the lab (see Options.Name).
+func WithName(name string) Option { return func(o *Options) { o.Name = name } }
 
 // Node is one engine of the lab.
 type Node struct {
@@ -59,6 +67,7 @@ func (n *Node) Log() string { return filepath.Join(n.Dir, "dockerd.log") }
 // Lab is a set of engines in namespaces.
 type Lab struct {
 	ID         string  `json:"id"`
+	Name       string  `json:"name,omitempty"`
 	Dir        string  `json:"dir"`
 	Hub        string  `json:"hub"` // namespace holding the bridge
 	Owner      int     `json:"owner"`

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 
 	"github.com/compose-spec/compose-go/v2/types"
 	"github.com/docker/docker/api/types/network"
@@ -193,25 +194,61 @@ func validateStackName(name string) error {
 
 // checkPorts refuses a published port used twice in the stack: Swarm would
 // reject the second ingress port, and a second host-mode port would leave
-// tasks pending for ever on a single node.
+// tasks pending for ever on a single node. Host-mode ports of services
+// pinned to different nodes (a constraint node.hostname == X or node.id
+// == X) do not meet: one Consul server per node publishing the same port is
+// how a cluster stack reaches each of them.
 func checkPorts(services []Service) error {
-	seen := map[string]string{}
+	type user struct {
+		service, node string // node: where a host-mode port is pinned, else ""
+	}
+	seen := map[string][]user{}
 	for _, s := range services {
+		pinned := pinnedNode(s.Spec.TaskTemplate.Placement)
 		for _, p := range s.Spec.EndpointSpec.Ports {
 			if p.PublishedPort == 0 {
 				continue
 			}
 			key := fmt.Sprintf("%d/%s", p.PublishedPort, ProtocolOrTCP(p.Protocol))
-			if other, ok := seen[key]; ok {
-				if other == s.Name {
-					return fmt.Errorf("port %s is published twice by service %s", key, s.Name)
-				}
-				return fmt.Errorf("port %s is published twice: by services %s and %s", key, other, s.Name)
+			u := user{service: s.Name}
+			if p.PublishMode == swarm.PortConfigPublishModeHost {
+				u.node = pinned
 			}
-			seen[key] = s.Name
+			for _, o := range seen[key] {
+				if u.node == "" || o.node == "" || u.node == o.node {
+					return portTwice(key, o.service, s.Name)
+				}
+			}
+			seen[key] = append(seen[key], u)
 		}
 	}
 	return nil
+}
+
+func portTwice(key, a, b string) error {
+	if a == b {
+		return fmt.Errorf("port %s is published twice by service %s", key, a)
+	}
+	return fmt.Errorf("port %s is published twice: by services %s and %s", key, a, b)
+}
+
+// pinnedNode is the node a placement holds a service to (node.hostname or
+// node.id equal to a value), as "hostname=X" or "id=X"; "" when none.
+func pinnedNode(p *swarm.Placement) string {
+	if p == nil {
+		return ""
+	}
+	for _, c := range p.Constraints {
+		k, v, ok := strings.Cut(c, "==")
+		if !ok {
+			continue
+		}
+		switch k = strings.TrimSpace(k); k {
+		case "node.hostname", "node.id":
+			return strings.TrimPrefix(k, "node.") + "=" + strings.TrimSpace(v)
+		}
+	}
+	return ""
 }
 
 // ProtocolOrTCP is a port's protocol, with the engine's default spelled out.

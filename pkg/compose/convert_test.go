@@ -177,11 +177,35 @@ func TestLoadErrors(t *testing.T) {
 }
 
 // TestConvertErrors: files that load but that Swarm cannot deploy.
+// TestHostPortsOnPinnedNodes: the same host-mode port on services pinned to
+// different nodes (one Consul server per node, examples/cluster) converts.
+func TestHostPortsOnPinnedNodes(t *testing.T) {
+	content := "services:\n"
+	for _, n := range []string{"n1", "n2", "n3"} {
+		content += "  consul-" + n + ":\n    image: x\n    ports: [{target: 8500, published: 18500, mode: host}]\n" +
+			"    deploy: {placement: {constraints: [\"node.labels.zone == a\", \"node.hostname == " + n + "\"]}}\n"
+	}
+	f := writeCompose(t, content)
+	p, _, err := LoadCompose(context.Background(), LoadOptions{Files: []string{f}, Env: goldenEnv})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Convert(p, ConvertOptions{}); err != nil {
+		t.Errorf("convert: %v", err)
+	}
+}
+
 func TestConvertErrors(t *testing.T) {
 	tests := []struct {
 		name, content, want string
 	}{
 		{"port twice across services", "services:\n  a:\n    image: x\n    ports: [\"8080:80\"]\n  b:\n    image: x\n    ports: [\"8080:81\"]\n",
+			"port 8080/tcp is published twice: by services a and b"},
+		{"host port twice, one service unpinned", "services:\n  a:\n    image: x\n    ports: [{target: 80, published: 8080, mode: host}]\n    deploy: {placement: {constraints: [node.hostname == n1]}}\n  b:\n    image: x\n    ports: [{target: 80, published: 8080, mode: host}]\n",
+			"port 8080/tcp is published twice: by services a and b"},
+		{"host port twice on the same node", "services:\n  a:\n    image: x\n    ports: [{target: 80, published: 8080, mode: host}]\n    deploy: {placement: {constraints: [node.hostname == n1]}}\n  b:\n    image: x\n    ports: [{target: 80, published: 8080, mode: host}]\n    deploy: {placement: {constraints: [\"node.hostname==n1\"]}}\n",
+			"port 8080/tcp is published twice: by services a and b"},
+		{"ingress port with a pinned host one", "services:\n  a:\n    image: x\n    ports: [{target: 80, published: 8080, mode: host}]\n    deploy: {placement: {constraints: [node.hostname == n1]}}\n  b:\n    image: x\n    ports: [\"8080:80\"]\n    deploy: {placement: {constraints: [node.hostname == n2]}}\n",
 			"port 8080/tcp is published twice: by services a and b"},
 		{"port twice in a service", "services:\n  a:\n    image: x\n    ports: [\"8080:80\", \"8080:81\"]\n", "port 8080/tcp is published twice by service a"},
 		{"port range", "services:\n  a:\n    image: x\n    ports:\n      - target: 80\n        published: 8000-8010\n", "Swarm publishes single ports, not ranges"},

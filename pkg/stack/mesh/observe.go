@@ -58,6 +58,9 @@ func Aggregate(checks []registry.Check) string {
 	return status
 }
 
+// consulOwnService is the name Consul registers its servers under.
+const consulOwnService = "consul"
+
 // Inference is the outcome of Infer.
 type Inference struct {
 	// Service is the Consul name, "" when none was found.
@@ -73,6 +76,12 @@ type Inference struct {
 // way go-micro does by default: every instance at one of the running
 // tasks' addresses belongs to one service name. catalog is every instance
 // of the datacenter (registry.Catalog.Instances).
+//
+// Consul's own service (consul: one instance per server, registered by
+// Consul itself, with the ID "consul" on every node) is never inferred: it
+// is no application, and with a server per node (examples/cluster) its
+// instances would be counted as each other's orphans and tracked under one
+// colliding ID, so the gate never settled.
 func Infer(taskAddrs []string, catalog []registry.ServiceInstance) Inference {
 	addrs := map[string]bool{}
 	for _, a := range taskAddrs {
@@ -80,7 +89,7 @@ func Infer(taskAddrs []string, catalog []registry.ServiceInstance) Inference {
 	}
 	count := map[string]int{}
 	for _, in := range catalog {
-		if addrs[in.DialAddress()] {
+		if addrs[in.DialAddress()] && in.Service != consulOwnService {
 			count[in.Service]++
 		}
 	}

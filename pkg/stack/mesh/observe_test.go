@@ -63,6 +63,8 @@ func TestInfer(t *testing.T) {
 		{ID: "g2", Service: "go.micro.srv.greeter", Address: "10.0.1.6"},
 		{ID: "api", Service: "go.micro.api", Address: "10.0.1.9"},
 		{ID: "consul", Service: "consul", NodeAddress: "10.0.1.2"},
+		{ID: "kv", Service: "kvstore", NodeAddress: "10.0.1.3"},
+		{ID: "consul", Service: "consul", Address: "10.0.1.4"},
 	}
 	tests := []struct {
 		name  string
@@ -71,7 +73,8 @@ func TestInfer(t *testing.T) {
 	}{
 		{"one service at the tasks' addresses", []string{"10.0.1.5", "10.0.1.6", "10.0.1.7"}, Inference{Service: "go.micro.srv.greeter", Matched: 2}},
 		{"nothing registered there", []string{"10.0.1.99"}, Inference{}},
-		{"a node address counts when the instance has none", []string{"10.0.1.2"}, Inference{Service: "consul", Matched: 1}},
+		{"a node address counts when the instance has none", []string{"10.0.1.3"}, Inference{Service: "kvstore", Matched: 1}},
+		{"Consul's own service is never inferred", []string{"10.0.1.2", "10.0.1.4"}, Inference{}},
 		{"two names: ambiguous, nothing inferred", []string{"10.0.1.5", "10.0.1.9"}, Inference{Ambiguous: []string{"go.micro.api", "go.micro.srv.greeter"}}},
 	}
 	for _, tt := range tests {
