@@ -28,8 +28,13 @@
 #    $CLIENT_CPU, with keep-alive and with a new connection, so a new
 #    handshake, per request (Connection: close).
 #
+# 6. HTTP/2 with prior knowledge (h2c). bench/nethttpserver -h2c (net/http's
+#    own HTTP/2 server, GOMAXPROCS 1) on $SERVER_CPU; microctl bench --http2
+#    and h2load (Debian package nghttp2-client) on $CLIENT_CPU, both with
+#    -c $CONNS connections and $H2_STREAMS concurrent streams each.
+#
 # SECTIONS picks what to run (default: all): clients rate memory servers
-# https; rate needs clients (it runs at 95% of wrk's rate there).
+# https h2; rate needs clients (it runs at 95% of wrk's rate there).
 #
 # The machine may be shared: for every round the script also measures the
 # CPU that everything else used meanwhile ("background"); a round above
@@ -69,11 +74,13 @@ PORT_TARGET=${PORT_TARGET:-$(free_port 28080)}
 PORT_GNET=${PORT_GNET:-$(free_port 28180)}
 PORT_NETHTTP=${PORT_NETHTTP:-$(free_port 28280)}
 PORT_TLS=${PORT_TLS:-$(free_port 28380)}
+PORT_H2=${PORT_H2:-$(free_port 28480)}
+H2_STREAMS=${H2_STREAMS:-10}
 # A round during which other processes used more than BG_MAX percent of a
 # CPU is run again, up to RETRIES times (the machine is shared: compare like
 # with like). The report shows each kept round's background.
 BG_MAX=${BG_MAX:-15}
-SECTIONS=${SECTIONS:-clients rate memory servers https}
+SECTIONS=${SECTIONS:-clients rate memory servers https h2}
 want() { case " $SECTIONS " in *" $1 "*) return 0 ;; esac; return 1; }
 RETRIES=${RETRIES:-3}
 
@@ -92,6 +99,13 @@ if ! command -v wrk >/dev/null; then
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -q wrk >"$OUT/apt.log" 2>&1 ||
 		{ apt-get update -q >>"$OUT/apt.log" 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q wrk >>"$OUT/apt.log" 2>&1; } ||
 		die "apt-get install wrk failed; see $OUT/apt.log"
+fi
+if want h2 && ! command -v h2load >/dev/null; then
+	[ "$(id -u)" = 0 ] && command -v apt-get >/dev/null || die "h2load is missing: apt-get install nghttp2-client"
+	log "installing h2load (Debian package nghttp2-client)"
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q nghttp2-client >>"$OUT/apt.log" 2>&1 ||
+		{ apt-get update -q >>"$OUT/apt.log" 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q nghttp2-client >>"$OUT/apt.log" 2>&1; } ||
+		die "apt-get install nghttp2-client failed; see $OUT/apt.log"
 fi
 gotool() { # name module version
 	local bin=$TOOLS/bin/$1-$3
@@ -239,6 +253,11 @@ parse_result() { # tool file
 		;;
 	hey)
 		awk '/Requests\/sec:/ {r=$2} /\[200\]/ {n=$2} END {print n, r}' "$2"
+		;;
+	h2load)
+		# "finished in 10.00s, 59183.60 req/s, ..." and "requests: N total,
+		# ..., S succeeded, ...": succeeded requests, as microctl counts.
+		awk '/^finished in/ {r=$4} /^requests:/ {for (i=1;i<NF;i++) if ($(i+1) ~ /^succeeded/) n=$i} END {print n, r}' "$2"
 		;;
 	esac
 }
@@ -446,6 +465,36 @@ if want https; then
 	stop_server
 fi
 
+# ---- 6. HTTP/2 (h2c) ----------------------------------------------------------
+
+: >"$OUT/h2.tsv"
+if want h2; then
+	log "h2: bench/nethttpserver -h2c on CPU $SERVER_CPU; microctl bench --http2 and h2load on CPU $CLIENT_CPU, -c $CONNS, $H2_STREAMS streams each"
+	GOMAXPROCS=1 start_server h2 "$PORT_H2" "$OUT/bin/nethttpserver" -h2c -addr "127.0.0.1:$PORT_H2"
+	URL_H2=http://127.0.0.1:$PORT_H2/
+	H2_TOOLS=(microctl h2load)
+	for round in $(seq 1 "$ROUNDS"); do
+		for k in 0 1; do
+			tool=${H2_TOOLS[$(((k + round - 1) % 2))]}
+			name=h2-$tool-$round
+			for attempt in $(seq 1 "$RETRIES"); do
+				log "round $round: h2 $tool"
+				if [ "$tool" = microctl ]; then
+					measure "$name" "$MICROCTL" bench --http2 --streams "$H2_STREAMS" -c "$CONNS" -d "$DURATION" -t 1 --timeout 5s -o json "$URL_H2"
+				else
+					measure "$name" h2load -c "$CONNS" -m "$H2_STREAMS" -t 1 -D "$(secs "$DURATION")" "$URL_H2"
+				fi
+				read -r ms sc bg <"$OUT/$name.count"
+				sleep 1
+				quiet "$bg" && break
+			done
+			read -r n rps < <(parse_result "$tool" "$OUT/$name.out")
+			echo -e "$round\t$tool\t$n\t$rps\t$ms\t$sc\t$bg" >>"$OUT/h2.tsv"
+		done
+	done
+	stop_server
+fi
+
 # ---- report -----------------------------------------------------------------
 
 per_req() { # tsv tool column(5=ms,6=syscalls): median per request
@@ -532,6 +581,12 @@ compare_tables() {
 	echo "### HTTPS, a new connection and handshake per request (Connection: close)"
 	echo
 	compare_tables "$OUT/https-close.tsv" client " during the run" "${HTTPS_TOOLS[@]}"
+	echo
+	fi
+	if want h2; then
+	echo "### HTTP/2 with prior knowledge (bench/nethttpserver -h2c, GOMAXPROCS 1, on CPU $SERVER_CPU; client on CPU $CLIENT_CPU; -c $CONNS, $H2_STREAMS streams each, $DURATION)"
+	echo
+	compare_tables "$OUT/h2.tsv" client " during the run" "${H2_TOOLS[@]}"
 	echo
 	fi
 	echo "Raw output: $OUT"

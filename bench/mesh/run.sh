@@ -60,7 +60,11 @@ measure() {
 	load0=$(cut -d' ' -f1-3 /proc/loadavg)
 	# Longer than any case: it is stopped with SIGINT $AFTER s after the
 	# command ends (bench reports what it saw when interrupted).
-	mc bench -R "$RATE" -c 20 --jwt -d 900s -o json "$GATEWAY" >"$OUT/$name.json" 2>"$OUT/$name.bench.err" &
+	# Started directly, not through mc: $! must be microctl itself. A
+	# background subshell ignores SIGINT (bash does that for background
+	# jobs of a script), so the interrupt below never reached the bench
+	# and every case ran the full 900 s.
+	"$MICROCTL" --consul-addr "$CONSUL" bench -R "$RATE" -c 20 --jwt -d 900s -o json "$GATEWAY" >"$OUT/$name.json" 2>"$OUT/$name.bench.err" &
 	local bench=$!
 	sleep 3
 	start=$(date +%s.%N)
@@ -71,6 +75,8 @@ measure() {
 	sleep "$AFTER"
 	kill -INT "$bench"
 	wait "$bench" || true
+	python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); sys.exit(0 if r["elapsed_s"] < 800 else 1)' "$OUT/$name.json" ||
+		{ log "$name: the bench was not stopped by SIGINT"; exit 1; }
 	load1=$(cut -d' ' -f1-3 /proc/loadavg)
 	python3 - "$OUT/$name.json" "$name" "$rc" "$start" "$end" "$load0" "$load1" <<'PY'
 import json, sys

@@ -33,11 +33,19 @@ type h2conn struct {
 	streams map[uint32]*h2stream
 	goaway  bool
 	ready   bool // the server's SETTINGS came: its stream limit is known
+	// unacked is the data received on the connection since the last
+	// connection WINDOW_UPDATE: it is given back in one frame once it
+	// reaches half the window, not one frame per DATA frame (what h2load
+	// does too; a frame per response cost a write per response).
+	unacked uint32
+	refill  uint32 // give the window back at this much (h2Window/2)
 }
 
 type h2stream struct {
 	f      flight
 	status int
+	// unacked: as h2conn.unacked, for the stream's own window.
+	unacked uint32
 }
 
 // h2reader serves the Framer the whole frames collected so far.
@@ -57,7 +65,7 @@ func (r *h2reader) Read(p []byte) (int, error) {
 const h2Window = 1 << 30
 
 func newH2Conn() *h2conn {
-	h := &h2conn{next: 1, streams: map[uint32]*h2stream{}}
+	h := &h2conn{next: 1, streams: map[uint32]*h2stream{}, refill: h2Window / 2}
 	h.fw = http2.NewFramer(&h.w, nil)
 	h.enc = hpack.NewEncoder(&h.hb)
 	h.fr = http2.NewFramer(nil, &h.rd)
@@ -213,14 +221,22 @@ func (h *h2conn) feed(in []byte, ev func(h2event)) error {
 				ev(h2event{done: true, f: st.f, status: st.status})
 			}
 		case *http2.DataFrame:
-			if n := len(f.Data()); n > 0 {
-				// Give the window back at once: nothing is held.
-				h.fw.WriteWindowUpdate(0, uint32(n))
-				if !f.StreamEnded() {
-					h.fw.WriteWindowUpdate(f.StreamID, uint32(n))
+			st := h.streams[f.StreamID]
+			// Flow control counts the whole payload, padding included.
+			if n := f.Length; n > 0 {
+				h.unacked += n
+				if h.unacked >= h.refill {
+					h.fw.WriteWindowUpdate(0, h.unacked)
+					h.unacked = 0
+				}
+				if st != nil && !f.StreamEnded() {
+					st.unacked += n
+					if st.unacked >= h.refill {
+						h.fw.WriteWindowUpdate(f.StreamID, st.unacked)
+						st.unacked = 0
+					}
 				}
 			}
-			st := h.streams[f.StreamID]
 			if st != nil && f.StreamEnded() {
 				delete(h.streams, f.StreamID)
 				ev(h2event{done: true, f: st.f, status: st.status})

@@ -85,6 +85,9 @@ func (p *Plan) planMesh(ctx context.Context, api StackAPI, sp *ServicePlan, cur 
 	deadline := mesh.EffectiveHealthyDeadline(o.HealthyDeadline, minHealthy, ttl)
 	uc, warns := mesh.GatedUpdate(sp.spec.UpdateConfig, deadline)
 	sp.spec.UpdateConfig = &uc
+	rc, rwarns := mesh.GatedRollback(sp.spec.RollbackConfig, uc)
+	sp.spec.RollbackConfig = &rc
+	warns = append(warns, rwarns...)
 	for _, w := range warns {
 		p.Warnings = append(p.Warnings, fmt.Sprintf("service %s (mesh service %s): %s", sp.FullName, svc.Consul, w))
 	}

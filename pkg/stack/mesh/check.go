@@ -160,6 +160,12 @@ func Tasks(ctx context.Context, eng EngineAPI, serviceID string) ([]Task, error)
 func FromSwarm(t swarm.Task, current bool) Task {
 	mt := Task{ID: t.ID, Slot: t.Slot, Current: current, Since: t.Status.Timestamp,
 		Running: t.DesiredState == swarm.TaskStateRunning && t.Status.State == swarm.TaskStateRunning}
+	switch {
+	case t.DesiredState == swarm.TaskStateRunning && preRunning(t.Status.State):
+		mt.Pending = true // coming up
+	case t.Status.State == swarm.TaskStateRunning && t.DesiredState != swarm.TaskStateRunning:
+		mt.Pending = true // told to stop, still running
+	}
 	for _, na := range t.NetworksAttachments {
 		// The ingress network's address is no address a service registers.
 		if na.Network.Spec.Ingress {
@@ -178,6 +184,17 @@ func FromSwarm(t swarm.Task, current bool) Task {
 		mt.Slot = -1
 	}
 	return mt
+}
+
+// preRunning reports whether a task in state s has not run yet (Swarm's
+// states before running, in order).
+func preRunning(s swarm.TaskState) bool {
+	switch s {
+	case swarm.TaskStateNew, swarm.TaskStateAllocated, swarm.TaskStatePending, swarm.TaskStateAssigned,
+		swarm.TaskStateAccepted, swarm.TaskStatePreparing, swarm.TaskStateReady, swarm.TaskStateStarting:
+		return true
+	}
+	return false
 }
 
 // Resolve decides whether svc is a mesh service: the label's name when the

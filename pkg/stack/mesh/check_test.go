@@ -190,8 +190,26 @@ func TestFromSwarm(t *testing.T) {
 	}
 	// Desired shutdown while still running: on its way out, not serving.
 	task.DesiredState = swarm.TaskStateShutdown
-	if FromSwarm(task, true).Running {
-		t.Error("a task told to shut down counts as running")
+	if got := FromSwarm(task, true); got.Running || !got.Pending {
+		t.Errorf("a task told to shut down, still running: running %v, pending %v; want not running, pending", got.Running, got.Pending)
+	}
+	for _, tc := range []struct {
+		desired, state swarm.TaskState
+		pending        bool
+	}{
+		{swarm.TaskStateRunning, swarm.TaskStatePreparing, true},
+		{swarm.TaskStateRunning, swarm.TaskStateStarting, true},
+		{swarm.TaskStateRunning, swarm.TaskStateRunning, false},
+		{swarm.TaskStateShutdown, swarm.TaskStateShutdown, false},
+		{swarm.TaskStateShutdown, swarm.TaskStateComplete, false},
+		{swarm.TaskStateRunning, swarm.TaskStateFailed, false},
+		{swarm.TaskStateShutdown, swarm.TaskStateStarting, false}, // never ran, told to stop: gone
+	} {
+		task := swarmTask("t1", 1, "10.0.1.5", tc.state, t0)
+		task.DesiredState = tc.desired
+		if got := FromSwarm(task, true).Pending; got != tc.pending {
+			t.Errorf("desired %s, state %s: pending %v, want %v", tc.desired, tc.state, got, tc.pending)
+		}
 	}
 }
 

@@ -61,6 +61,14 @@ type Task struct {
 	// timestamp): when it started running, or when it stopped. Zero: the
 	// gate uses the first observation that saw the task in that state.
 	Since time.Time
+	// Pending is true for a task between lives: coming up (desired running,
+	// not yet running: its process may already have registered, as go-micro
+	// does at start, before the engine reports it running; on a loaded
+	// node that takes tens of seconds) or going down (running, told to
+	// stop: it still serves and drains). Its instance is neither stale nor
+	// foreign, and it is not judged: it is waited for. Only a task that has
+	// stopped leaves a stale instance.
+	Pending bool
 }
 
 // Instance is one Consul instance of the service as observed.
@@ -230,14 +238,20 @@ func (g *Gate) Observe(ob Observation) Decision {
 	// Addresses of running tasks, and of every task the engine still
 	// remembers (its history), to tell stale from foreign instances.
 	running := map[string]*Task{}
+	pending := map[string]*Task{}
 	known := map[string]*Task{}
 	for i := range ob.Tasks {
 		t := &ob.Tasks[i]
 		for _, a := range t.Addrs {
-			if t.Running {
+			switch {
+			case t.Running:
 				running[a] = t
-			} else if _, ok := known[a]; !ok {
-				known[a] = t
+			case t.Pending:
+				pending[a] = t
+			default:
+				if _, ok := known[a]; !ok {
+					known[a] = t
+				}
 			}
 		}
 	}
@@ -278,10 +292,21 @@ func (g *Gate) Observe(ob Observation) Decision {
 		}
 	}
 
+	var between []string // instances of tasks between lives
 	// Instances at no running task's address: stale when a task of the
 	// service once had the address, foreign otherwise.
 	for _, in := range ob.Instances {
 		if _, ok := running[in.Address]; ok {
+			continue
+		}
+		if t, ok := pending[in.Address]; ok {
+			// Registered by a task that is starting or stopping: not
+			// stale (deregistering it would take a live instance out of
+			// the gateways' sets), not foreign, but waited for. Any
+			// staleness clock it had from an earlier look starts again
+			// when its task stops.
+			delete(g.staleSeen, in.ID)
+			between = append(between, fmt.Sprintf("%s of task %s (starting or stopping)", in.ID, short(t.ID)))
 			continue
 		}
 		if t, ok := known[in.Address]; ok {
@@ -380,6 +405,9 @@ func (g *Gate) Observe(ob Observation) Decision {
 	case len(waiting) > 0:
 		d.Verdict = Waiting
 		d.Reason = strings.Join(waiting, "; ")
+	case len(between) > 0:
+		d.Verdict = Waiting
+		d.Reason = "waiting for " + strings.Join(between, ", ")
 	case len(d.Stale) > 0:
 		d.Verdict = Waiting
 		ids := make([]string, len(d.Stale))

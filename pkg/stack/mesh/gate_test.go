@@ -176,6 +176,40 @@ func TestGate(t *testing.T) {
 			},
 		},
 		{
+			// Seen on the demo stack under load: a task stayed in
+			// "starting" for 20 s while its process had registered at
+			// once; counted as stale from the task's state timestamp, its
+			// live instance was deregistered, and the rollback that
+			// followed took every instance out of the gateway's set.
+			name: "an instance of a task still starting is not stale: never deregistered, judged once the task runs",
+			opts: Options{Service: "s", MinHealthy: 5 * time.Second, StaleAfter: 10 * time.Second},
+			steps: []step{
+				{at: 0, tasks: []Task{{ID: "new1", Slot: 1, Addrs: []string{"10.0.1.5"}, Pending: true, Current: true, Since: at(-25)}},
+					instances: []Instance{passing(6)}, want: Waiting, reason: "greeter-a of task new1 (starting or stopping)", dereg: []string{}, foreign: []string{}},
+				{at: 20, tasks: []Task{{ID: "new1", Slot: 1, Addrs: []string{"10.0.1.5"}, Pending: true, Current: true, Since: at(-25)}},
+					instances: []Instance{passing(6)}, want: Waiting, dereg: []string{}},
+				// Running now, and observed passing since t=0: that run
+				// counts for min-healthy.
+				{at: 21, tasks: []Task{{ID: "new1", Slot: 1, Addrs: []string{"10.0.1.5"}, Running: true, Current: true, Since: at(21)}},
+					instances: []Instance{passing(6)}, want: Converged, dereg: []string{}},
+			},
+		},
+		{
+			name: "an instance of a task told to stop but still running is not stale until the task has stopped",
+			opts: Options{Service: "s", MinHealthy: time.Second, StaleAfter: 10 * time.Second},
+			steps: []step{
+				{at: 0, tasks: []Task{{ID: "old1", Slot: 1, Addrs: []string{"10.0.1.4"}, Pending: true, Since: at(-600)}, newTask},
+					instances: []Instance{inst("old-a", "10.0.1.4", Passing, 3), passing(6)}, want: Waiting, dereg: []string{}},
+				{at: 30, tasks: []Task{{ID: "old1", Slot: 1, Addrs: []string{"10.0.1.4"}, Pending: true, Since: at(-600)}, newTask},
+					instances: []Instance{inst("old-a", "10.0.1.4", Passing, 3), passing(6)}, want: Waiting, dereg: []string{}},
+				// Stopped at 31: stale from then, deregistered 10 s later.
+				{at: 35, tasks: []Task{{ID: "old1", Slot: 1, Addrs: []string{"10.0.1.4"}, Since: at(31)}, newTask},
+					instances: []Instance{inst("old-a", "10.0.1.4", Passing, 3), passing(6)}, want: Waiting, reason: "still registered: old-a", dereg: []string{}},
+				{at: 41, tasks: []Task{{ID: "old1", Slot: 1, Addrs: []string{"10.0.1.4"}, Since: at(31)}, newTask},
+					instances: []Instance{inst("old-a", "10.0.1.4", Passing, 3), passing(6)}, want: Waiting, dereg: []string{"old-a"}},
+			},
+		},
+		{
 			name:  "nothing running: the gate holds nothing against it",
 			opts:  Options{Service: "s"},
 			steps: []step{{at: 0, tasks: []Task{oldGone}, want: Converged}},

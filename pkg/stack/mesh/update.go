@@ -1,6 +1,7 @@
 package mesh
 
 import (
+	"cmp"
 	"fmt"
 	"time"
 
@@ -53,6 +54,37 @@ func GatedUpdate(file *swarm.UpdateConfig, deadline time.Duration) (swarm.Update
 		u.FailureAction = swarm.UpdateFailureActionPause
 	}
 	return u, warns
+}
+
+// GatedRollback returns the rollback config of a mesh service and warnings,
+// given its effective update config. A rollback is what the gate asks for
+// when a version fails: it must not take the instances still serving out
+// of the registry before the previous version's are back. When the file
+// leaves the order open, the rollback goes in the update's order: start-
+// first for a service updated start-first (Swarm's default, stop-first,
+// with the example's parallelism 0 stopped every greeter at once: measured
+// on the demo stack, no instance was registered for 25 s), stop-first for
+// one that must be (a host-mode port cannot be held twice on one node).
+// Parallelism and the rest stay the file's: a fast rollback is its choice.
+// file is nil when the file has no rollback_config.
+func GatedRollback(file *swarm.UpdateConfig, update swarm.UpdateConfig) (swarm.UpdateConfig, []string) {
+	var r swarm.UpdateConfig
+	if file != nil {
+		r = *file
+	} else {
+		r.Parallelism = 1
+	}
+	var warns []string
+	switch {
+	case r.Order == "":
+		r.Order = cmp.Or(update.Order, swarm.UpdateOrderStopFirst)
+	case r.Order == swarm.UpdateOrderStopFirst && update.Order == swarm.UpdateOrderStartFirst:
+		warns = append(warns, "rollback_config.order stop-first: a rollback stops instances that still serve before the previous version's are registered")
+	}
+	if r.FailureAction == "" {
+		r.FailureAction = swarm.UpdateFailureActionPause
+	}
+	return r, warns
 }
 
 // DescribeUpdate is the one-line form of an update config a plan shows.

@@ -55,3 +55,37 @@ func TestDescribeUpdate(t *testing.T) {
 		t.Errorf("DescribeUpdate = %q, want %q", got, want)
 	}
 }
+
+func TestGatedRollback(t *testing.T) {
+	startFirst := swarm.UpdateConfig{Parallelism: 1, Order: "start-first"}
+	stopFirst := swarm.UpdateConfig{Parallelism: 1, Order: "stop-first"}
+	tests := []struct {
+		name   string
+		file   *swarm.UpdateConfig
+		update swarm.UpdateConfig
+		want   swarm.UpdateConfig
+		warns  int
+	}{
+		{"open: the update's order", nil, startFirst,
+			swarm.UpdateConfig{Parallelism: 1, Order: "start-first", FailureAction: "pause"}, 0},
+		// The demo's greeter: parallelism 0 kept, start-first added.
+		{"the file's parallelism, its open order from the update", &swarm.UpdateConfig{Parallelism: 0, Monitor: 3 * time.Second}, startFirst,
+			swarm.UpdateConfig{Parallelism: 0, Monitor: 3 * time.Second, Order: "start-first", FailureAction: "pause"}, 0},
+		// The demo's gateway: a host-mode port, updated stop-first.
+		{"a service updated stop-first rolls back stop-first", nil, stopFirst,
+			swarm.UpdateConfig{Parallelism: 1, Order: "stop-first", FailureAction: "pause"}, 0},
+		{"stop-first written against a start-first update: kept, warned", &swarm.UpdateConfig{Order: "stop-first", FailureAction: "continue"}, startFirst,
+			swarm.UpdateConfig{Order: "stop-first", FailureAction: "continue"}, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, warns := GatedRollback(tt.file, tt.update)
+			if got != tt.want {
+				t.Errorf("GatedRollback = %+v, want %+v", got, tt.want)
+			}
+			if len(warns) != tt.warns {
+				t.Errorf("warnings %q, want %d", warns, tt.warns)
+			}
+		})
+	}
+}
