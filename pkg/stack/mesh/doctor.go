@@ -8,6 +8,7 @@ import (
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/swarm"
 
+	"github.com/microctl/microctl/internal/textutil"
 	"github.com/microctl/microctl/pkg/doctor"
 )
 
@@ -96,6 +97,4 @@ func warnAll(checks []string, detail, hint string) []doctor.Result {
 	return out
 }
 
-func oneLine(err error) string {
-	return strings.Join(strings.Fields(err.Error()), " ")
-}
+func oneLine(err error) string { return textutil.OneLine(err.Error()) }
