@@ -181,6 +181,7 @@ type Gate struct {
 	lastIndex  map[string]uint64    // instance ID -> CheckIndex last observed
 	passedEver map[string]bool      // instance ID -> observed passing at some point
 	failed     *Decision
+	start      time.Time // the first observation
 }
 
 // New returns a gate for one service.
@@ -233,6 +234,9 @@ func (g *Gate) Timings(ins []Instance) (minHealthy, deadline time.Duration) {
 // failed: a failure seen is a failure, whatever comes after.
 func (g *Gate) Observe(ob Observation) Decision {
 	now := ob.At
+	if g.start.IsZero() {
+		g.start = now
+	}
 	minHealthy, deadline := g.Timings(ob.Instances)
 
 	// Addresses of running tasks, and of every task the engine still
@@ -328,6 +332,16 @@ func (g *Gate) Observe(ob Observation) Decision {
 			first = now
 			if !t.Since.IsZero() && t.Since.Before(now) {
 				first = t.Since
+			}
+			// A task already running when the gate began (an unchanged
+			// service, a rollback's survivors) gets the deadline from
+			// then: the gate never saw it unregistered before, and a
+			// go-micro service deregistered by someone else registers
+			// again on its next heartbeat. Failing it at first sight
+			// failed a deploy on the cluster lab seconds after an operator
+			// deregistered one instance of an unchanged greeter.
+			if first.Before(g.start) {
+				first = g.start
 			}
 			g.taskSeen[t.ID] = first
 		}

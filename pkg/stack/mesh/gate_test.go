@@ -117,10 +117,12 @@ func TestGate(t *testing.T) {
 			},
 		},
 		{
-			name: "a task that started long ago and never registered fails at once (redeploy of an unchanged service)",
+			name: "a task running before the gate began gets the deadline from the gate's start, not from its own (redeploy of an unchanged service)",
 			opts: Options{Service: "s"},
 			steps: []step{
-				{at: 100, tasks: []Task{{ID: "t", Slot: 1, Addrs: []string{"10.0.1.9"}, Running: true, Current: true, Since: at(0)}}, want: Failed, reason: "1 new task ran, none registered"},
+				{at: 100, tasks: []Task{{ID: "t", Slot: 1, Addrs: []string{"10.0.1.9"}, Running: true, Current: true, Since: at(0)}}, want: Waiting, reason: "not registered yet"},
+				{at: 129, tasks: []Task{{ID: "t", Slot: 1, Addrs: []string{"10.0.1.9"}, Running: true, Current: true, Since: at(0)}}, want: Waiting},
+				{at: 130, tasks: []Task{{ID: "t", Slot: 1, Addrs: []string{"10.0.1.9"}, Running: true, Current: true, Since: at(0)}}, want: Failed, reason: "1 new task ran, none registered"},
 			},
 		},
 		{
