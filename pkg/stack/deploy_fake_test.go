@@ -242,6 +242,31 @@ func TestPlanKeepsForceUpdate(t *testing.T) {
 	}
 }
 
+// TestPlanSeesAnImageChangedByHand: `docker service update --image` keeps
+// the stack's image label; the plan must compare the image the service
+// runs, or it calls the service unchanged and leaves the hand-made image
+// in place.
+func TestPlanSeesAnImageChangedByHand(t *testing.T) {
+	f := newFakeClient()
+	deploy(t, f, prepare(t, f, "s", fakeTwo, PlanOptions{ResolveImage: ResolveNever}), DeployOptions{})
+	f.mu.Lock()
+	for _, s := range f.services {
+		if s.Spec.Name == "s_api" {
+			s.Spec.TaskTemplate.ContainerSpec.Image = "microctl/api:hotfix"
+		}
+	}
+	f.mu.Unlock()
+	p := prepare(t, f, "s", fakeTwo, PlanOptions{ResolveImage: ResolveNever})
+	for _, s := range p.Services {
+		if s.FullName != "s_api" {
+			continue
+		}
+		if s.Action != ActionUpdate || s.spec.TaskTemplate.ContainerSpec.Image != "microctl/api:1" {
+			t.Errorf("s_api: %s to %s, want an update back to microctl/api:1", s.Action, s.spec.TaskTemplate.ContainerSpec.Image)
+		}
+	}
+}
+
 // TestPlanRefusals: what the plan refuses before anything is created.
 func TestPlanRefusals(t *testing.T) {
 	tests := []struct {

@@ -513,7 +513,13 @@ func (ic imageChoice) pick(d *compose.Service, cur *swarm.Service) string {
 	if pin, ok := ic.pinned[img]; ok {
 		return pin
 	}
-	if cur != nil && cur.Spec.Labels[compose.LabelImage] == img && cur.Spec.TaskTemplate.ContainerSpec != nil {
+	// Keep the digest the service was pinned to, but only when the
+	// service still runs the file's image: `docker service update --image`
+	// changes the image and leaves the stack's label, and a plan that
+	// trusted the label called such a service unchanged (measured: a greeter
+	// switched by hand to another image stayed on it through a deploy).
+	if cur != nil && cur.Spec.Labels[compose.LabelImage] == img && cur.Spec.TaskTemplate.ContainerSpec != nil &&
+		imageWithoutDigest(familiarImage(cur.Spec.TaskTemplate.ContainerSpec.Image)) == imageWithoutDigest(familiarImage(img)) {
 		return cur.Spec.TaskTemplate.ContainerSpec.Image
 	}
 	return img
