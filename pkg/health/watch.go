@@ -168,7 +168,17 @@ type Watcher struct {
 	// outage already reported (the agent dropped it when it went): it
 	// must not open a second one.
 	resyncs atomic.Int64
+	// lastResync is when the latest full re-read was asked for (unix ns).
+	// A restarting agent answers, then refuses for a while (no leader
+	// yet), then answers for good: failures within resyncGrace of a
+	// re-read belong to the outage it already reported. Their loops start
+	// over from a non-blocking read, so no change is lost; only a second
+	// "reconnected" and a second whole read are spared.
+	lastResync atomic.Int64
 }
+
+// resyncGrace: see Watcher.lastResync.
+const resyncGrace = 10 * time.Second
 
 // NewWatcher returns a watcher reading from src.
 func NewWatcher(src Source, opts WatchOptions) *Watcher {
@@ -310,7 +320,7 @@ func (w *Watcher) Run(ctx context.Context, emit func(Event)) error {
 			// whole read older than the last checks seen means the agent
 			// restarted or its state was restored, with no failed request
 			// to tell. It is a resync like any other.
-			w.resyncs.Add(1)
+			w.resync()
 			emit(Event{Time: w.opts.Now(), Type: EventReconnected, Output: backwards(cat.ChecksIndex)})
 			full = true
 		}
@@ -333,7 +343,7 @@ func (w *Watcher) Run(ctx context.Context, emit func(Event)) error {
 			refresh()
 		case reason := <-resyncCh:
 			full = true
-			w.resyncs.Add(1)
+			w.resync()
 			emit(Event{Time: w.opts.Now(), Type: EventReconnected, Output: reason})
 			refresh()
 		case <-servicesCh:
@@ -344,7 +354,7 @@ func (w *Watcher) Run(ctx context.Context, emit func(Event)) error {
 				// The checks went back in time: a restarted agent. Say so
 				// and read everything again rather than diff checks
 				// against instances of the old agent.
-				w.resyncs.Add(1)
+				w.resync()
 				emit(Event{Time: w.opts.Now(), Type: EventReconnected, Output: backwards(m.res.Index)})
 				full = true
 				refresh()
@@ -380,6 +390,25 @@ func (w *Watcher) Run(ctx context.Context, emit func(Event)) error {
 	}
 }
 
+// resync records a full re-read that the index going backwards asked for.
+// It also ends any outage a loop has opened: the re-read is the one
+// "reconnected" of that restart. Without this, a loop whose request failed
+// while the agent restarted reported a second "reconnected" when its retry
+// succeeded after the re-read (seen in CI, TestWatchAcrossAgentRestart).
+// A request sent after this that fails is a new outage (see loop).
+func (w *Watcher) resync() {
+	w.resyncs.Add(1)
+	w.lastResync.Store(w.opts.Now().UnixNano())
+	w.down.Store(false)
+}
+
+// inGrace reports whether a failure now belongs to the latest re-read's
+// outage (see lastResync).
+func (w *Watcher) inGrace() bool {
+	at := w.lastResync.Load()
+	return at != 0 && w.opts.Now().Sub(time.Unix(0, at)) < resyncGrace
+}
+
 // loop runs one blocking query after another. fetch returns the index the
 // response carried and a function delivering the response.
 //
@@ -407,7 +436,7 @@ func (w *Watcher) loop(ctx context.Context, index uint64, resync func(reason str
 		if err != nil {
 			d := w.backoff(failures)
 			failures++
-			if w.resyncs.Load() == sentAfter {
+			if w.resyncs.Load() == sentAfter && !w.inGrace() {
 				w.down.Store(true)
 			}
 			// The next request must not block: an agent that restarted
