@@ -90,7 +90,13 @@ func StartAgent(t testing.TB, opts ...AgentOption) *Agent {
 	for _, opt := range opts {
 		opt(&o)
 	}
+	// Three distinct ports: freePort closes its probe, so two calls can
+	// return the same one (seen in CI: "RPC Advertise address ... already
+	// configured for HTTP").
 	http, server, serf := freePort(t), freePort(t), freePort(t)
+	for tries := 0; (server == http || serf == http || serf == server) && tries < 20; tries++ {
+		server, serf = freePort(t), freePort(t)
+	}
 	a := &Agent{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(http))}
 	node := "microctl-test-" + strconv.Itoa(http)
 	args := []string{"agent", "-dev", "-node", node,

@@ -76,9 +76,12 @@ func TestScheduleIntegral(t *testing.T) {
 		name   string
 		stages []Stage
 	}{
-		{"ramp then hold", RampStages(0, 2000, s, 2*s)},
-		{"steps", []Stage{{From: 500, To: 500, Duration: s}, {From: 1500, To: 1500, Duration: s}}},
-		{"ramp down", []Stage{{From: 2000, To: 0, Duration: 1500 * time.Millisecond}}},
+		// Rates a client under -race on a busy 2-core CI machine keeps up
+		// with: at 2,000 req/s it fell 5% behind there (sent 2,839 of
+		// 3,000), which measures the machine, not the schedule.
+		{"ramp then hold", RampStages(0, 600, s, 2*s)},
+		{"steps", []Stage{{From: 200, To: 200, Duration: s}, {From: 600, To: 600, Duration: s}}},
+		{"ramp down", []Stage{{From: 800, To: 0, Duration: 1500 * time.Millisecond}}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
